@@ -1,0 +1,218 @@
+"""The `dagrun` command: a thin click layer over the library; it alone turns errors into exit codes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar, cast
+
+import click
+
+from dagrun import __version__
+from dagrun.errors import DagrunError
+from dagrun.render import plural
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES = """\b
+Exit codes:
+  0    every stage succeeded (or nothing was left to do)
+  1    a stage failed, or was blocked by a failure upstream
+  2    bad input: stages file, jobs module, state file or usage
+  3    another dagrun is using the same state file
+  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP
+"""
+
+STAGES_ARG = click.argument(
+    "stages_file",
+    metavar="[STAGES_FILE]",
+    required=False,
+    default="stages.yaml",
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+STATE_OPT = click.option(
+    "--state",
+    "state_path",
+    metavar="PATH",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The state file. Default: state.yml beside the stages file.",
+)
+
+
+def _user_errors(command: F) -> F:
+    """Print a DagrunError as `dagrun: error: ...` on stderr and exit with its code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DagrunError as e:
+            click.echo(f"dagrun: error: {e.message}", err=True)
+            if e.hint:
+                click.echo(f"  hint: {e.hint}", err=True)
+            raise click.exceptions.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            click.echo("dagrun: interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+
+    return cast(F, wrapper)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES,
+)
+@click.version_option(__version__, "--version", "-V", prog_name="dagrun")
+def cli() -> None:
+    """Run the stages of a pipeline in dependency order, in parallel, and never redo what already worked.
+
+    \b
+      dagrun run stages.yaml --jobs foo_jobs   run what has not succeeded yet
+      dagrun plan stages.yaml                  show the order, in parallel batches, with state
+      dagrun reset stages.yaml                 clear the state
+
+    STAGES_FILE defaults to stages.yaml in the current folder.
+    """
+
+
+def _state_path(stages_file: Path, state_path: Optional[Path]) -> Path:
+    from dagrun.runner import STATE_FILE_NAME
+
+    return state_path if state_path else stages_file.parent / STATE_FILE_NAME
+
+
+@cli.command(epilog=EXIT_CODES)
+@STAGES_ARG
+@click.option(
+    "--jobs",
+    "-J",
+    "jobs_ref",
+    metavar="MODULE",
+    required=True,
+    help="Module with one function per stage: a module name importable from the current folder or "
+    "the stages file's folder, or a path to a .py file.",
+)
+@STATE_OPT
+@click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help=f"Stages run at once. Default: the number of CPUs ({os.cpu_count() or 1} here).",
+)
+@click.option("--fail-fast", is_flag=True, help="Start nothing new after the first failure.")
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "live", "plain", "quiet"]),
+    default="auto",
+    show_default=True,
+    help="live: a terminal view; plain: timestamped lines; quiet: only failures. "
+    "auto: live on a terminal, plain otherwise.",
+)
+@_user_errors
+def run(
+    stages_file: Path,
+    jobs_ref: str,
+    state_path: Optional[Path],
+    workers: Optional[int],
+    fail_fast: bool,
+    progress: str,
+) -> None:
+    """Run every stage that has not succeeded yet, each as soon as its dependencies have.
+
+    A failed stage's descendants do not run; independent stages go on (unless --fail-fast).
+    Ctrl-C or SIGTERM stops at once: running stages are recorded as not run, and the next
+    run starts them again.
+    """
+    from dagrun.jobs import load_jobs
+    from dagrun.runner import run as run_pipeline
+    from dagrun.spec import load_pipeline
+
+    pipeline = load_pipeline(stages_file)
+    jobs = load_jobs(jobs_ref, pipeline)
+    path = _state_path(stages_file, state_path)
+    reporter = _reporter(progress, str(path))
+    try:
+        result = run_pipeline(
+            pipeline,
+            jobs,
+            state_path=path,
+            workers=workers,
+            fail_fast=fail_fast,
+            reporter=reporter,
+        )
+    finally:
+        close = getattr(reporter, "close", None)
+        if close is not None:
+            close()  # restore the terminal whatever happened
+    sys.stdout.flush()
+    raise click.exceptions.Exit(result.exit_code)
+
+
+def _reporter(progress: str, state_path: str) -> Any:
+    if progress == "auto":
+        term = os.environ.get("TERM", "")
+        progress = "live" if sys.stdout.isatty() and term not in ("dumb", "") else "plain"
+    if progress == "live":
+        from rich.console import Console
+
+        from dagrun.live import LiveReporter
+
+        return LiveReporter(Console(file=sys.stdout), state_path)
+    from dagrun.reporters import PlainReporter, QuietReporter
+
+    if progress == "quiet":
+        return QuietReporter(sys.stdout)
+    return PlainReporter(sys.stdout, state_path)
+
+
+@cli.command()
+@STAGES_ARG
+@STATE_OPT
+@_user_errors
+def plan(stages_file: Path, state_path: Optional[Path]) -> None:
+    """Show the order stages run in, in batches that can run in parallel, and which are done.
+
+    Validates the stages file exactly like `run`; writes nothing.
+    """
+    from dagrun.render import plan_lines
+    from dagrun.runner import plan as make_plan
+    from dagrun.spec import load_pipeline
+
+    pipeline = load_pipeline(stages_file)
+    path = _state_path(stages_file, state_path)
+    click.echo("\n".join(plan_lines(make_plan(pipeline, path), str(path))))
+
+
+@cli.command()
+@STAGES_ARG
+@STATE_OPT
+@_user_errors
+def reset(stages_file: Path, state_path: Optional[Path]) -> None:
+    """Clear the state of every stage, so the next run starts from scratch."""
+    from dagrun.runner import reset as reset_pipeline
+    from dagrun.spec import load_pipeline
+    from dagrun.state import StageStatus
+
+    pipeline = load_pipeline(stages_file)
+    path = _state_path(stages_file, state_path)
+    before = reset_pipeline(pipeline, path)
+    if before is None:
+        click.echo(f"{path}: cleared (the previous state file was missing or unreadable)")
+        return
+    cleared = {s: [n for n, v in before.items() if v is s] for s in StageStatus if s is not StageStatus.PENDING}
+    parts = [f"{plural(len(names), 'stage')} {s.text} ({', '.join(names)})" for s, names in cleared.items() if names]
+    if parts:
+        click.echo(f"{path}: cleared " + "; ".join(parts))
+    else:
+        click.echo(f"{path}: nothing to clear; no stage had run")
+
+
+def main() -> None:
+    cli(prog_name="dagrun")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

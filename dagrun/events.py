@@ -1,0 +1,67 @@
+"""What a run tells its reporter, as it happens; the scheduler never prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+from dagrun.plan import Plan
+from dagrun.result import RunResult
+from dagrun.state import StageStatus
+
+try:
+    from typing import Protocol
+except ImportError:  # pragma: no cover - Python < 3.8
+    from typing_extensions import Protocol  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    plan: Plan
+    workers: int
+    time: float  # wall clock, seconds since the epoch
+
+
+@dataclass(frozen=True)
+class StageStarted:
+    name: str
+    time: float
+
+
+@dataclass(frozen=True)
+class StageFinished:
+    name: str
+    status: StageStatus  # SUCCESS or FAILED
+    duration: float
+    time: float
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class RunStopping:
+    """Nothing new will start: a stage failed under --fail-fast, or a signal arrived."""
+
+    reason: str
+    running: Tuple[str, ...]
+    time: float
+    abandon: bool  # True: the running stages are left behind; False: they are waited for
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    result: RunResult
+    time: float
+
+
+Event = Union[RunStarted, StageStarted, StageFinished, RunStopping, RunFinished]
+
+
+class Reporter(Protocol):
+    """Receives every event, always from the thread that called `run`."""
+
+    def handle(self, event: Event) -> None: ...
+
+
+class NullReporter:
+    def handle(self, event: Event) -> None:
+        pass

@@ -1,0 +1,170 @@
+"""Import the jobs module (by name or by file path) and find, for every stage, the function to call."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Callable, Dict, Iterable, List, Optional
+
+from dagrun.errors import JobsError
+from dagrun.spec import Pipeline
+
+Job = Callable[[], object]
+# Frames from these are dagrun's or the import machinery's, never the user's.
+_NOT_USER = ("<frozen importlib", str(Path(__file__).resolve().parent), os.path.dirname(importlib.__file__))
+
+
+def load_jobs(ref: str, pipeline: Pipeline, cwd: Optional[Path] = None) -> Dict[str, Job]:
+    """Stage name to the function that runs it; every stage that has none is reported at once."""
+    module = import_jobs_module(ref, [cwd or Path.cwd(), pipeline.path.parent])
+    return stage_functions(module, pipeline)
+
+
+def is_path_ref(ref: str) -> bool:
+    return ref.endswith(".py") or "/" in ref or os.sep in ref
+
+
+def import_jobs_module(ref: str, search: Iterable[Path]) -> ModuleType:
+    """Import `ref`, a module name looked up first in the `search` folders, or a path to a .py file
+    (always loaded afresh). Raises JobsError with the user's own traceback frames."""
+    folders = [Path(f).resolve() for f in search]
+    if is_path_ref(ref):
+        return _import_path(ref, folders)
+    if not all(part.isidentifier() for part in ref.split(".")):
+        raise JobsError(
+            f"--jobs {ref!r} is neither a module name nor a path to a .py file",
+            hint="pass a module name such as foo_jobs, or a path such as jobs/foo_jobs.py",
+        )
+    for folder in reversed(folders):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    try:
+        return importlib.import_module(ref)
+    except ModuleNotFoundError as e:
+        if e.name is not None and (ref == e.name or ref.startswith(e.name + ".")):
+            looked = ", ".join(dict.fromkeys(str(f) for f in folders))
+            raise JobsError(
+                f"cannot find the jobs module '{ref}' (looked in {looked} and the installed packages)",
+                hint="pass a module name importable from the current folder, or a path to a .py file",
+            ) from None
+        raise _import_failed(ref, e) from None
+    except BaseException as e:  # the module's own code may raise anything, SystemExit included
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        raise _import_failed(ref, e) from None
+
+
+def _import_path(ref: str, folders: List[Path]) -> ModuleType:
+    candidates = [Path(ref)] if Path(ref).is_absolute() else [folder / ref for folder in folders]
+    path = next((c for c in candidates if c.is_file()), None)
+    if path is None:
+        raise JobsError(
+            f"no jobs file {ref!r} (looked in {', '.join(dict.fromkeys(str(c.parent) for c in candidates))})",
+            hint="check the path given to --jobs",
+        )
+    name = path.stem if path.stem.isidentifier() else "dagrun_jobs"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise JobsError(f"{path}: cannot be imported as a Python module", hint="--jobs takes a .py file")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.parent)
+    if folder not in sys.path:  # as for a script: its siblings can be imported
+        sys.path.insert(0, folder)
+    previous = sys.modules.get(name)
+    sys.modules[name] = module  # so pickling and dataclasses in the module work
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as e:
+        if previous is not None:
+            sys.modules[name] = previous
+        else:
+            sys.modules.pop(name, None)
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        raise _import_failed(str(path), e) from None
+    return module
+
+
+def _import_failed(ref: str, e: BaseException) -> JobsError:
+    head = "".join(traceback.format_exception_only(type(e), e)).strip().splitlines()[-1]
+    return JobsError(f"cannot import the jobs module '{ref}': {head}\n{user_traceback(e)}")
+
+
+def user_traceback(e: BaseException, skip: int = 0) -> str:
+    """The exception with only the user's frames: none from importlib or dagrun itself."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__)[skip:] if not f.filename.startswith(_NOT_USER)]
+    head = "".join(traceback.format_exception_only(type(e), e)).rstrip()
+    if not frames:
+        return head
+    body = "".join(traceback.format_list(frames)).rstrip()
+    return f"Traceback (most recent call last):\n{body}\n{head}"
+
+
+def stage_functions(module: ModuleType, pipeline: Pipeline) -> Dict[str, Job]:
+    """Check that each stage has a plain function of its name, defined in `module` itself and
+    callable without arguments; report every stage that has not, before anything runs."""
+    jobs: Dict[str, Job] = {}
+    problems: List[str] = []
+    public = sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_"))
+    for name in pipeline.names:
+        obj = vars(module).get(name)
+        problem = _why_not_a_job(name, obj, module, public)
+        if problem:
+            problems.append(f"  {name} ({pipeline.where(name)}): {problem}")
+        else:
+            jobs[name] = _as_job(obj)  # type: ignore[arg-type]
+    if problems:
+        where = getattr(module, "__file__", None) or module.__name__
+        count = f"{len(problems)} stage{'s' if len(problems) > 1 else ''}"
+        raise JobsError(
+            f"the jobs module '{module.__name__}' ({where}) has no usable function for {count}:\n"
+            + "\n".join(problems),
+            hint=f"define 'def <stage name>():' in {where} for each",
+        )
+    return jobs
+
+
+def _why_not_a_job(name: str, obj: object, module: ModuleType, public: List[str]) -> Optional[str]:
+    if obj is None:
+        close = difflib.get_close_matches(name, public, n=1, cutoff=0.6)
+        if not close:
+            close = [n for n in public if n.lower() == name.lower()][:1]
+        return f"no function '{name}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+    if inspect.ismodule(obj):
+        return f"'{name}' is a module the jobs file imports, not a function"
+    if inspect.isclass(obj):
+        return f"'{name}' is a class, not a function"
+    if not inspect.isfunction(obj):
+        return f"'{name}' is a {type(obj).__name__}, not a function"
+    if obj.__module__ != module.__name__:
+        return f"'{name}' is imported from '{obj.__module__}'; a stage must be a function defined in the jobs module"
+    if inspect.isgeneratorfunction(obj) or inspect.isasyncgenfunction(obj):
+        return f"'{name}' is a generator function; a stage function must return, not yield"
+    try:
+        inspect.signature(obj).bind()
+    except TypeError:
+        return f"'{name}{inspect.signature(obj)}' needs arguments; dagrun calls stage functions with none"
+    return None
+
+
+def _as_job(fn: Callable[[], object]) -> Job:
+    if inspect.iscoroutinefunction(fn):
+        # Each async stage gets its own event loop in the worker that runs it.
+        def run_coroutine() -> object:
+            return asyncio.run(fn())  # type: ignore[arg-type,unused-ignore]
+
+        run_coroutine.__name__ = fn.__name__
+        run_coroutine.__qualname__ = fn.__qualname__
+        return run_coroutine
+    return fn
+
+
+__all__ = ["Job", "import_jobs_module", "load_jobs", "stage_functions", "user_traceback"]

@@ -1,0 +1,250 @@
+"""The live terminal view, drawn with rich: running stages, counts and a bar; the only module that
+imports rich, so commands that do not draw it start faster."""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import time
+from typing import Callable, Dict, List, Optional, TextIO, Tuple
+
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from dagrun.events import Event, RunFinished, RunStarted, RunStopping, StageFinished, StageStarted
+from dagrun.render import duration, last_line, summary_lines
+from dagrun.state import StageStatus
+
+MAX_RUNNING_ROWS = 8  # more running stages are counted, not listed
+MAX_LINES_PER_FLUSH = 12  # finished-stage lines printed per refresh; the rest are counted
+FLUSH_INTERVAL = 0.1
+_STYLES = {"ok": "green", "fail": "bold red", "dim": "dim", "bold": "bold", "": ""}
+
+
+class LiveReporter:
+    """Finished stages scroll above; below, a live panel of what runs now and how far the run is.
+
+    Stage output printed meanwhile is routed above the panel by rich, so it does not garble it."""
+
+    def __init__(self, console: Console, state_path: str = "", refresh_per_second: float = 8) -> None:
+        self.console = console
+        self.state_path = state_path
+        self._lock = threading.Lock()
+        self._running: Dict[str, float] = {}
+        self._spinners: Dict[str, Spinner] = {}
+        self._total = 0
+        self._succeeded = 0
+        self._failed = 0
+        self._already = 0
+        self._stopping: Optional[str] = None
+        self._started = time.time()
+        self._pending: List[Text] = []
+        self._hidden_ok = 0
+        self._last_flush = 0.0
+        # rich's own refresh thread and redirection let a print from another thread slip between
+        # a frame's cursor reset and its drawing; here every write to the console holds one lock.
+        self._out = threading.RLock()
+        self._live = Live(
+            self,
+            console=console,
+            auto_refresh=False,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._period = 1.0 / refresh_per_second
+        self._stop_refresh = threading.Event()
+        self._refresher: Optional[threading.Thread] = None
+        self._saved_streams: Optional[Tuple[TextIO, TextIO]] = None
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, StageStarted):
+            with self._lock:
+                self._running[event.name] = event.time
+                self._spinners[event.name] = Spinner("dots", style="cyan")
+        elif isinstance(event, StageFinished):
+            self._finished(event)
+        elif isinstance(event, RunStarted):
+            self._total = len(event.plan.to_run)
+            self._already = len(event.plan.done)
+            self._started = event.time
+            where = f" · state in {self.state_path}" if self.state_path else ""
+            self.print(
+                Text.from_markup(
+                    f"[bold]dagrun[/] {self._total} to run, {self._already} already done, "
+                    f"{event.workers} workers{where}"
+                )
+            )
+            self._start_live()
+        elif isinstance(event, RunStopping):
+            with self._lock:
+                self._stopping = event.reason
+        elif isinstance(event, RunFinished):
+            self.close()
+            self.print(Text(""))
+            for style, text in summary_lines(event.result):
+                self.print(Text(text, style=_STYLES[style]))
+
+    def _finished(self, event: StageFinished) -> None:
+        with self._lock:
+            self._running.pop(event.name, None)
+            self._spinners.pop(event.name, None)
+            if event.status is StageStatus.SUCCESS:
+                self._succeeded += 1
+                if len(self._pending) < MAX_LINES_PER_FLUSH:
+                    self._pending.append(
+                        Text.assemble(("✓ ", "green"), event.name, (f" {duration(event.duration)}", "dim"))
+                    )
+                else:
+                    self._hidden_ok += 1
+            else:
+                self._failed += 1
+                self._pending.append(
+                    Text.assemble(
+                        ("✗ ", "bold red"),
+                        (event.name, "bold red"),
+                        (f" {duration(event.duration)} ", "dim"),
+                        last_line(event.error or ""),
+                    )
+                )
+        now = time.monotonic()
+        if now - self._last_flush >= FLUSH_INTERVAL or event.status is not StageStatus.SUCCESS:
+            self._flush()
+            self._last_flush = now
+
+    def _flush(self) -> None:
+        with self._lock:
+            lines, self._pending = self._pending, []
+            hidden, self._hidden_ok = self._hidden_ok, 0
+        if hidden:
+            lines.append(Text(f"✓ {hidden} more stages succeeded", style="green"))
+        for line in lines:
+            self.print(line)
+
+    def print(self, text: Text) -> None:
+        """Print above the panel; the only way anything reaches the console while it is drawn."""
+        with self._out:
+            self.console.print(text, highlight=False, soft_wrap=True)
+
+    def _start_live(self) -> None:
+        with self._out:
+            self._redirect()
+            self._live.start(refresh=True)
+        self._refresher = threading.Thread(target=self._refresh_loop, name="dagrun-live", daemon=True)
+        self._refresher.start()
+
+    def _refresh_loop(self) -> None:
+        while not self._stop_refresh.wait(self._period):
+            with self._out:
+                self._live.refresh()
+
+    def close(self) -> None:
+        """Stop the live panel and restore the terminal; safe to call twice."""
+        self._flush()
+        self._stop_refresh.set()
+        if self._refresher is not None:
+            self._refresher.join()
+            self._refresher = None
+        with self._out:
+            self._live.stop()
+            if self._saved_streams is not None:
+                for stream in (sys.stdout, sys.stderr):
+                    if isinstance(stream, _LineProxy):
+                        stream.flush_all()
+                sys.stdout, sys.stderr = self._saved_streams
+                self._saved_streams = None
+
+    def _redirect(self) -> None:
+        if not self.console.is_terminal:
+            return
+        saved = (sys.stdout, sys.stderr)
+        sys.stdout = _LineProxy(self.print, saved[0])
+        sys.stderr = _LineProxy(self.print, saved[1])
+        if isinstance(self.console.file, _LineProxy):
+            # A console made without file= follows sys.stdout and would print into its own proxy.
+            sys.stdout, sys.stderr = saved
+            return
+        self._saved_streams = saved
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        with self._lock:
+            now = time.time()
+            running = sorted(self._running.items(), key=lambda kv: kv[1])
+            table = Table.grid(padding=(0, 1))
+            for name, started in running[:MAX_RUNNING_ROWS]:
+                table.add_row(
+                    self._spinners[name], Text(name, style="bold"), Text(duration(now - started), style="dim")
+                )
+            if len(running) > MAX_RUNNING_ROWS:
+                table.add_row("", Text(f"and {len(running) - MAX_RUNNING_ROWS} more running", style="dim"), "")
+            finished = self._succeeded + self._failed
+            waiting = self._total - finished - len(running)
+            counts = Text.assemble(
+                (f" {finished}/{self._total} ", "bold"),
+                (f"✓ {self._succeeded} ", "green"),
+                (f"✗ {self._failed} ", "red" if self._failed else "dim"),
+                (f"running {len(running)} · waiting {waiting} · {duration(now - self._started)}", "dim"),
+            )
+            bar = Table.grid(padding=(0, 0))
+            bar.add_row(ProgressBar(total=max(self._total, 1), completed=finished, width=30), counts)
+            parts: List[RenderableType] = [table, bar]
+            if self._stopping:
+                parts.append(Text(f"stopping: {self._stopping}", style="yellow"))
+        yield Group(*parts)
+
+
+class _LineProxy(io.TextIOBase):
+    """Stands in for sys.stdout or sys.stderr while the panel is drawn: each thread's output is cut
+    into whole lines, printed above the panel, so stages printing at once neither garble the panel
+    nor each other's lines."""
+
+    def __init__(self, print_line: Callable[[Text], None], original: TextIO) -> None:
+        self._print = print_line
+        self._original = original
+        self._local = threading.local()
+        self._partials: Dict[int, List[str]] = {}
+
+    def _buffer(self) -> List[str]:
+        buf: Optional[List[str]] = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = self._local.buf = []
+            self._partials[threading.get_ident()] = buf
+        return buf
+
+    def write(self, text: str) -> int:
+        buf = self._buffer()
+        *complete, rest = text.split("\n")
+        if complete:
+            complete[0] = "".join(buf) + complete[0]
+            buf.clear()
+            self._print(Text("\n".join(complete)))
+        if rest:
+            buf.append(rest)
+        return len(text)
+
+    def flush(self) -> None:
+        buf = self._buffer()
+        if buf:
+            self._print(Text("".join(buf)))
+            buf.clear()
+
+    def flush_all(self) -> None:
+        for buf in list(self._partials.values()):
+            if buf:
+                self._print(Text("".join(buf)))
+                buf.clear()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._original.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._original, "encoding", "utf-8")

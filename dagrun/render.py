@@ -1,0 +1,104 @@
+"""Turn plans and results into lines of text; reporters decide where and how they are shown."""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from dagrun.plan import Plan
+from dagrun.result import RunResult, signal_name
+from dagrun.state import StageStatus
+
+TRACEBACK_TAIL = 15  # lines of a failure's traceback shown in the summary
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def plan_lines(plan: Plan, state_path: str) -> List[str]:
+    """`dagrun plan`: the stages in execution order, in batches that can run in parallel."""
+    total = len(plan.pipeline.stages)
+    lines = [
+        f"{plan.pipeline.path}: {plural(total, 'stage')} in {len(plan.batches)} "
+        f"batch{'' if len(plan.batches) == 1 else 'es'}; {len(plan.done)} done, {len(plan.to_run)} will run "
+        f"(state: {state_path})",
+    ]
+    width = max(len(name) for name in plan.pipeline.stages)
+    for i, batch in enumerate(plan.batches, 1):
+        lines.append(f"batch {i}")
+        for name in batch:
+            mark = "done" if plan.state[name] is StageStatus.SUCCESS else "run "
+            needs = plan.pipeline.stages[name].needs
+            after = f"  after {', '.join(needs)}" if needs else ""
+            lines.append(f"  [{mark}] {name:<{width}}  {plan.why(name)}{after}")
+    return lines
+
+
+def failure_tail(error: str, limit: int = TRACEBACK_TAIL) -> List[str]:
+    lines = error.rstrip().splitlines()
+    if len(lines) > limit:
+        lines = ["...", *lines[-limit:]]
+    return lines
+
+
+def last_line(error: str) -> str:
+    lines = error.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def summary_lines(result: RunResult) -> List[Tuple[str, str]]:
+    """(style, text) lines; style is one of '', 'ok', 'fail', 'dim', 'bold' for reporters that colour."""
+    out: List[Tuple[str, str]] = []
+    names = list(result.outcomes) + list(result.stopped) + list(result.blocked) + list(result.not_started)
+    width = max((len(n) for n in names), default=0)
+    if names:
+        out.append(("bold", "Summary"))
+    for name, outcome in result.outcomes.items():
+        ok = outcome.status is StageStatus.SUCCESS
+        out.append(
+            ("ok" if ok else "fail", f"  {outcome.status.text:<8} {name:<{width}}  {duration(outcome.duration)}")
+        )
+    for name in result.stopped:
+        out.append(("fail", f"  {'stopped':<8} {name:<{width}}  (was running; it will run again next time)"))
+    for name, culprit in result.blocked.items():
+        out.append(("dim", f"  {'blocked':<8} {name:<{width}}  (needs {culprit}, which failed)"))
+    for name in result.not_started:
+        out.append(("dim", f"  {'not run':<8} {name:<{width}}"))
+    for name in result.failed:
+        error = result.outcomes[name].error or ""
+        out.append(("", ""))
+        out.append(("fail", f"{name} failed:"))
+        out.extend(("", "    " + line) for line in failure_tail(error))
+    out.append(("", ""))
+    out.append(_closing_line(result))
+    return out
+
+
+def _closing_line(result: RunResult) -> Tuple[str, str]:
+    parts = [f"{len(result.succeeded)} succeeded"]
+    if result.failed:
+        parts.append(f"{len(result.failed)} failed")
+    if result.blocked:
+        parts.append(f"{len(result.blocked)} blocked")
+    if result.stopped:
+        parts.append(f"{len(result.stopped)} stopped")
+    if result.not_started:
+        parts.append(f"{len(result.not_started)} not run")
+    if result.skipped:
+        parts.append(f"{len(result.skipped)} already done")
+    text = ", ".join(parts) + f" in {duration(result.elapsed)}."
+    if result.interrupted_by is not None:
+        return "fail", f"Interrupted by {signal_name(result.interrupted_by)}: {text} Run again to resume."
+    if not result.ok:
+        return "fail", f"{text} Fix the failure and run again: only what did not succeed will run."
+    if not result.outcomes:
+        return "ok", f"Nothing to do: all {plural(len(result.skipped), 'stage')} already succeeded."
+    return "ok", text

@@ -1,0 +1,63 @@
+"""Reporters without a terminal: timestamped plain lines for logs and CI, and a quiet one."""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+from dagrun.events import Event, RunFinished, RunStarted, RunStopping, StageFinished, StageStarted
+from dagrun.render import duration, last_line, plural, summary_lines
+from dagrun.state import StageStatus
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+class PlainReporter:
+    """One line per event, no escape codes: safe for pipes, files and CI logs."""
+
+    def __init__(self, out: TextIO, state_path: str = "") -> None:
+        self.out = out
+        self.state_path = state_path
+
+    def _line(self, t: float, text: str) -> None:
+        self.out.write(f"{_clock(t)} {text}\n")
+        self.out.flush()
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, StageStarted):
+            self._line(event.time, f"start   {event.name}")
+        elif isinstance(event, StageFinished):
+            if event.status is StageStatus.SUCCESS:
+                self._line(event.time, f"ok      {event.name} ({duration(event.duration)})")
+            else:
+                error = last_line(event.error or "")
+                self._line(event.time, f"FAILED  {event.name} ({duration(event.duration)}): {error}")
+        elif isinstance(event, RunStarted):
+            plan = event.plan
+            self._line(
+                event.time,
+                f"dagrun: {plural(len(plan.to_run), 'stage')} to run, {len(plan.done)} already done, "
+                f"{plural(event.workers, 'worker')}" + (f"; state in {self.state_path}" if self.state_path else ""),
+            )
+        elif isinstance(event, RunStopping):
+            running = ", ".join(event.running)
+            if running:
+                running = f"; stopping {running}" if event.abandon else f"; waiting for {running}"
+            self._line(event.time, f"stopping: {event.reason}; nothing new will start{running}")
+        elif isinstance(event, RunFinished):
+            self.out.write("\n" + "\n".join(text for _, text in summary_lines(event.result)) + "\n")
+            self.out.flush()
+
+
+class QuietReporter:
+    """Nothing while running; at the end, only failures and the closing line."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, RunFinished) and not event.result.ok:
+            self.out.write("\n".join(text for _, text in summary_lines(event.result)) + "\n")
+            self.out.flush()

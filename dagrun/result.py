@@ -1,0 +1,60 @@
+"""What a run did: each stage's outcome, what was blocked or not started, and the exit code."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
+
+from dagrun.state import StageStatus, State
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    name: str
+    status: StageStatus  # SUCCESS or FAILED
+    duration: float  # seconds
+    error: Optional[str] = None  # the traceback, for a failure
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of `run`; `exit_code` is what the command line exits with."""
+
+    outcomes: Dict[str, StageOutcome]  # the stages that ran, in the order they finished
+    skipped: Tuple[str, ...]  # already SUCCESS before the run
+    blocked: Dict[str, str]  # stage -> the failed stage upstream that kept it from running
+    not_started: Tuple[str, ...]  # stopped by --fail-fast or an interrupt before they could start
+    interrupted_by: Optional[int]  # the signal that stopped the run
+    elapsed: float
+    stopped: Tuple[str, ...] = ()  # running when the run was interrupted; left to finish on their own
+    state: State = field(default_factory=dict)  # state.yml as the run left it
+
+    @property
+    def failed(self) -> Tuple[str, ...]:
+        return tuple(n for n, o in self.outcomes.items() if o.status is StageStatus.FAILED)
+
+    @property
+    def succeeded(self) -> Tuple[str, ...]:
+        return tuple(n for n, o in self.outcomes.items() if o.status is StageStatus.SUCCESS)
+
+    @property
+    def ok(self) -> bool:
+        return self.interrupted_by is None and not (self.failed or self.blocked or self.not_started or self.stopped)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done; 1 a stage failed or was blocked; 128 + signal number when interrupted."""
+        if self.interrupted_by is not None:
+            return 128 + self.interrupted_by
+        return EXIT_OK if self.ok else EXIT_FAILED
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

@@ -1,0 +1,88 @@
+"""The library entry point: run a pipeline under the state-file lock, from start to saved state."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Executor
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+from dagrun.events import NullReporter, Reporter, RunFinished
+from dagrun.executors import default_workers, make_executor
+from dagrun.jobs import Job
+from dagrun.lock import RunLock
+from dagrun.plan import Plan, make_plan
+from dagrun.result import RunResult
+from dagrun.signals import StopRequest, stop_on_signals
+from dagrun.spec import Pipeline
+from dagrun.state import State
+from dagrun.store import StateStore, read_state, reset_state
+
+STATE_FILE_NAME = "state.yml"
+
+
+def default_state_path(pipeline: Pipeline) -> Path:
+    """state.yml beside the stages file."""
+    return pipeline.path.parent / STATE_FILE_NAME
+
+
+def plan(pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None) -> Plan:
+    """What `run` would do now; reads the state without taking the lock or writing anything."""
+    path = Path(state_path) if state_path else default_state_path(pipeline)
+    return make_plan(pipeline, read_state(path, pipeline.names))
+
+
+def run(
+    pipeline: Pipeline,
+    jobs: Dict[str, Job],
+    *,
+    state_path: Optional[Union[str, Path]] = None,
+    workers: Optional[int] = None,
+    fail_fast: bool = False,
+    reporter: Optional[Reporter] = None,
+    executor: Optional[Executor] = None,
+    stop: Optional[StopRequest] = None,
+) -> RunResult:
+    """Run every stage that has not succeeded yet and return what happened.
+
+    Holds the state file's lock for the whole run (LockHeldError if another run has it). In the main
+    thread, SIGINT, SIGTERM and SIGHUP stop the run promptly: nothing new starts, running stages are
+    recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
+    from dagrun.scheduler import execute
+
+    path = Path(state_path) if state_path else default_state_path(pipeline)
+    workers = workers or default_workers()
+    reporter = reporter or NullReporter()
+    stop = stop or StopRequest()
+    with RunLock(path):
+        store = StateStore.open(path, pipeline.names)
+        pool = executor or make_executor("thread", workers)
+        try:
+            with stop_on_signals(stop):
+                result = execute(
+                    make_plan(pipeline, store.state),
+                    jobs,
+                    store,
+                    reporter,
+                    pool,
+                    workers,
+                    fail_fast=fail_fast,
+                    stop=stop,
+                )
+        except BaseException:
+            store.abandon()  # the journal keeps every recorded outcome for the next run
+            raise
+        store.close()
+        if executor is None:
+            pool.shutdown(wait=not stop.requested)
+    result = replace(result, state=store.state)
+    reporter.handle(RunFinished(result, time.time()))
+    return result
+
+
+def reset(pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None) -> Optional[State]:
+    """Clear every stage's status, under the lock; returns the state before (None if unreadable)."""
+    path = Path(state_path) if state_path else default_state_path(pipeline)
+    with RunLock(path):
+        return reset_state(path, pipeline.names)

@@ -1,0 +1,299 @@
+"""Load and validate a stages file into a Pipeline, naming the file, line and stage of every problem."""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import yaml
+
+from dagrun.errors import SpecError
+from dagrun.graph import CycleError, topological_order
+from dagrun.yamltree import TooDeepError, compose_shallow
+
+# A stages file is a short list of names; anything this big is a mistake or an attack.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+# Beyond this many problems the list stops helping.
+MAX_PROBLEMS = 20
+
+_TAG = "tag:yaml.org,2002:"
+# What YAML 1.1 turns an unquoted key into, in words a user understands.
+_TAG_KINDS = {
+    _TAG + "bool": "a boolean",
+    _TAG + "int": "a number",
+    _TAG + "float": "a number",
+    _TAG + "null": "null",
+    _TAG + "timestamp": "a date",
+}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: its name (also its function's name), what it needs, and where it was written."""
+
+    name: str
+    needs: Tuple[str, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A validated, acyclic set of stages in file order, with a topological order computed once."""
+
+    path: Path
+    stages: Mapping[str, Stage]
+    order: Tuple[str, ...] = field(repr=False)
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        return tuple(self.stages)
+
+    def where(self, name: str) -> str:
+        """`file:line` of a stage, for messages."""
+        line = self.stages[name].line
+        return f"{self.path}:{line}" if line else str(self.path)
+
+    def dependents(self) -> Dict[str, List[str]]:
+        """Stage name to the stages that need it directly."""
+        out: Dict[str, List[str]] = {name: [] for name in self.stages}
+        for stage in self.stages.values():
+            for dep in stage.needs:
+                out[dep].append(stage.name)
+        return out
+
+    @classmethod
+    def from_dict(
+        cls, stages: Mapping[str, Optional[Sequence[str]]], path: Union[str, Path] = "<pipeline>"
+    ) -> Pipeline:
+        """Build a pipeline from Python data, with the same checks as a stages file."""
+        raw = []
+        for name, needs in stages.items():
+            if not isinstance(name, str):
+                raise SpecError(f"{path}: stage name {name!r} is not a string")
+            if needs is not None and (isinstance(needs, str) or not isinstance(needs, Sequence)):
+                raise SpecError(f"{path}: stage '{name}': dependencies must be a list of stage names")
+            deps = [(dep, 0) for dep in needs or ()]
+            if any(not isinstance(dep, str) for dep, _ in deps):
+                raise SpecError(f"{path}: stage '{name}': dependencies must be stage names (strings)")
+            raw.append(_RawStage(name, 0, deps))
+        return _validate(Path(path), raw, [])
+
+
+@dataclass
+class _RawStage:
+    name: str
+    line: int
+    needs: List[Tuple[str, int]]  # dependency name and its line
+
+
+def load_pipeline(path: Union[str, Path]) -> Pipeline:
+    """Read and validate a stages file; raises SpecError naming the file, line and stage."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError(
+            f"{path}: no such stages file",
+            hint="create it (see stages.example.yaml) or pass its path: dagrun run path/to/stages.yaml",
+        ) from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: is a folder, not a stages file") from None
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read the stages file: {e.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(f"{path}: the stages file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise SpecError(f"{path}:{line}: not UTF-8 text (byte {e.start})", hint="save the file as UTF-8") from None
+    return parse_pipeline(text, path)
+
+
+def parse_pipeline(text: str, path: Union[str, Path] = "<string>") -> Pipeline:
+    """Validate stages-file text; `path` is only used in messages."""
+    path = Path(path)
+    try:
+        # Three levels: the mapping of stages, each stage's list, the names in it.
+        root = compose_shallow(text, max_depth=2)
+    except yaml.MarkedYAMLError as e:
+        raise SpecError(_yaml_error_message(path, e)) from None
+    except yaml.YAMLError as e:  # pragma: no cover - PyYAML raises marked errors for text input
+        raise SpecError(f"{path}: not valid YAML: {e}") from None
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _TAG + "null"):
+        raise SpecError(f"{path}: the stages file is empty", hint="add a stage, for example 'Build: []'")
+    if not isinstance(root, yaml.MappingNode):
+        raise SpecError(
+            f"{path}:{_line(root)}: the top level must be a mapping of stage names to their dependencies, "
+            f"not {_describe(root)}",
+            hint="write one stage per line, like 'Docs: [Coverage, Lint]'",
+        )
+    problems: List[str] = []
+    raw: List[_RawStage] = []
+    first_line: Dict[str, int] = {}
+    for key, value in root.value:
+        name = _stage_name(path, key, problems)
+        if name is None:
+            continue
+        line = _line(key)
+        if name in first_line:
+            problems.append(
+                f"{path}:{line}: stage '{name}' is defined twice (first at line {first_line[name]}); "
+                "merge the two entries"
+            )
+            continue
+        first_line[name] = line
+        needs = _needs(path, name, value, problems)
+        raw.append(_RawStage(name, line, needs or []))
+    return _validate(path, raw, problems)
+
+
+def _validate(path: Path, raw: List[_RawStage], problems: List[str]) -> Pipeline:
+    """Check names and dependencies, adding to the `problems` found so far; raise them all at once."""
+    if not raw and not problems:
+        raise SpecError(f"{path}: the stages file defines no stages", hint="add a stage, for example 'Build: []'")
+    names = {stage.name for stage in raw}
+    for stage in raw:
+        at = f"{path}:{stage.line}" if stage.line else str(path)
+        problem = _name_problem(stage.name)
+        if problem:
+            problems.append(f"{at}: stage '{stage.name}' {problem}")
+        seen = set()
+        for dep, dep_line in stage.needs:
+            where = f"{path}:{dep_line or stage.line}" if (dep_line or stage.line) else str(path)
+            if dep == stage.name:
+                problems.append(f"{where}: stage '{dep}' depends on itself; remove '{dep}' from its list")
+            elif dep not in names:
+                problems.append(
+                    f"{where}: stage '{stage.name}' needs '{dep}', which is not a stage{_suggest(dep, names)}"
+                )
+            elif dep in seen:
+                problems.append(f"{where}: stage '{stage.name}' lists '{dep}' twice; keep one")
+            seen.add(dep)
+    _raise_if(path, problems)
+    stages = {s.name: Stage(s.name, tuple(dep for dep, _ in s.needs), s.line) for s in raw}
+    try:
+        order = topological_order({name: stage.needs for name, stage in stages.items()})
+    except CycleError as e:
+        first = e.cycle[0]
+        line = stages[first].line
+        raise SpecError(
+            f"{path}{':' + str(line) if line else ''}: the stages form a cycle: "
+            f"{' -> '.join(e.cycle)} (each stage needs the next)",
+            hint="remove one of these dependencies",
+        ) from None
+    return Pipeline(path, stages, order)
+
+
+def _stage_name(path: Path, key: yaml.Node, problems: List[str]) -> Optional[str]:
+    at = f"{path}:{_line(key)}"
+    if not isinstance(key, yaml.ScalarNode):
+        problems.append(f"{at}: a stage name must be a plain name, not {_describe(key)}")
+        return None
+    if key.tag != _TAG + "str":
+        kind = _TAG_KINDS.get(key.tag)
+        if kind is None:
+            problems.append(f"{at}: stage name {key.value!r} has the tag {key.tag!r}; dagrun allows plain names only")
+        else:
+            shown = key.value or "~"
+            problems.append(
+                f"{at}: YAML reads the stage name {shown!r} as {kind}; "
+                f"quote it if you mean a stage: '\"{key.value}\": [...]'"
+            )
+        return None
+    return str(key.value)
+
+
+def _needs(path: Path, name: str, value: yaml.Node, problems: List[str]) -> Optional[List[Tuple[str, int]]]:
+    at = f"{path}:{_line(value)}: stage '{name}'"
+    if isinstance(value, yaml.ScalarNode):
+        if value.tag == _TAG + "null":
+            return []
+        if value.tag == _TAG + "str":
+            problems.append(
+                f"{at}: dependencies must be a list, not the string {value.value!r}; write '{name}: [{value.value}]'"
+            )
+        else:
+            problems.append(f"{at}: dependencies must be a list of stage names, not {_describe(value)}")
+        return None
+    if isinstance(value, yaml.MappingNode):
+        problems.append(f"{at}: dependencies must be a list of stage names, not a mapping")
+        return None
+    if value.tag != _TAG + "seq":
+        problems.append(f"{at}: the tag {value.tag!r} is not allowed; dependencies are a plain list")
+        return None
+    needs = []
+    for item in value.value:
+        if isinstance(item, yaml.ScalarNode) and item.tag == _TAG + "str":
+            needs.append((str(item.value), _line(item)))
+        elif isinstance(item, yaml.ScalarNode) and item.tag in _TAG_KINDS:
+            problems.append(
+                f"{path}:{_line(item)}: stage '{name}': YAML reads the dependency {item.value!r} as "
+                f"{_TAG_KINDS[item.tag]}; quote it if you mean a stage"
+            )
+        else:
+            problems.append(
+                f"{path}:{_line(item)}: stage '{name}': a dependency must be a stage name, not {_describe(item)}"
+            )
+    return needs
+
+
+def _name_problem(name: str) -> Optional[str]:
+    """Why `name` cannot be a stage, or None: each stage calls the function of the same name."""
+    if not name.isidentifier():
+        return "cannot name a Python function; use letters, digits and underscores, not starting with a digit"
+    if keyword.iskeyword(name):
+        return "is a Python keyword and cannot name a function; rename the stage"
+    if name.startswith("_"):
+        return "starts with '_', which marks a private name in Python; rename the stage"
+    return None
+
+
+def _suggest(name: str, names: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+    if not close:
+        lowered = {n.lower(): n for n in names}
+        close = [lowered[name.lower()]] if name.lower() in lowered else []
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    kind = _TAG_KINDS.get(node.tag)
+    if kind:
+        return f"{kind} ({node.value or '~'})"
+    if node.tag == _TAG + "str":
+        return f"the string {node.value!r}"
+    return f"a value tagged {node.tag!r}"
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _yaml_error_message(path: Path, e: yaml.MarkedYAMLError) -> str:
+    mark = e.problem_mark or e.context_mark
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    what = e.problem or e.context or "invalid YAML"
+    context = f" ({e.context})" if e.context and e.problem else ""
+    if isinstance(e, TooDeepError):
+        return f"{where}: {what}; a stages file needs two"
+    return f"{where}: YAML syntax error: {what}{context}"
+
+
+def _raise_if(path: Path, problems: List[str]) -> None:
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise SpecError(problems[0])
+    shown = problems[:MAX_PROBLEMS]
+    more = len(problems) - len(shown)
+    lines = "\n".join("  " + p for p in shown) + (f"\n  ... and {more} more" if more else "")
+    raise SpecError(f"{path}: {len(problems)} problems in the stages file:\n{lines}")

@@ -1,0 +1,135 @@
+"""Read YAML into nodes only as deep as dagrun's files go, from libyaml's event stream.
+
+PyYAML's composers recurse once per nesting level: the C one crashes the interpreter on a few
+thousand levels and the Python one raises RecursionError. Events come from libyaml's parser, which
+keeps its own stack, so here any input is read in time and memory linear in its size: structure
+deeper than `max_depth` becomes an empty placeholder node that still says what it was and where."""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional, Union
+
+import yaml
+from yaml.events import (
+    AliasEvent,
+    CollectionStartEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+_RESOLVER = yaml.resolver.Resolver()
+Collection = Union[MappingNode, SequenceNode]
+
+# libyaml's scanner does work proportional to the flow depth for every token, so `[[[[...` is
+# quadratic: 30,000 levels take seconds, a million never end. dagrun's files need two levels.
+MAX_FLOW_DEPTH = 100
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+class TooDeepError(yaml.MarkedYAMLError):
+    """Brackets nest deeper than any dagrun file needs; refused before parsing."""
+
+
+def _check_flow_depth(text: str) -> None:
+    # Brackets in comments or quoted strings are counted too; only a file with a hundred
+    # unbalanced ones could be refused wrongly, and the message shows where.
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > MAX_FLOW_DEPTH:
+                index = match.start()
+                line = text.count("\n", 0, index)
+                column = index - (text.rfind("\n", 0, index) + 1)
+                mark = yaml.Mark("<text>", index, line, column, None, 0)
+                raise TooDeepError(None, None, f"brackets nest more than {MAX_FLOW_DEPTH} levels deep", mark)
+        elif depth:
+            depth -= 1
+
+
+def resolve(kind: type, value: Optional[str], implicit: object) -> str:
+    return str(_RESOLVER.resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+
+
+def compose_shallow(text: str, max_depth: int) -> Optional[Node]:
+    """The document's root node, like `yaml.compose`, with collections below `max_depth` left empty.
+
+    Raises yaml.MarkedYAMLError for syntax errors, undefined aliases, multiple documents and
+    TooDeepError for brackets nested beyond MAX_FLOW_DEPTH. Nothing
+    is constructed, so no tag can run code."""
+    _check_flow_depth(text)
+    anchors: Dict[str, Node] = {}
+    stack: List[Collection] = []
+    pending_key: List[Optional[Node]] = []
+    root: Optional[Node] = None
+    skipping = 0  # nesting depth inside a collection that is too deep to keep
+    documents = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if skipping:
+            if isinstance(event, CollectionStartEvent):
+                skipping += 1
+            elif isinstance(event, (SequenceEndEvent, MappingEndEvent)):
+                skipping -= 1
+            continue
+        node: Node
+        if isinstance(event, ScalarEvent):
+            tag = event.tag if event.tag not in (None, "!") else resolve(ScalarNode, event.value, event.implicit)
+            node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)  # type: ignore[arg-type]
+        elif isinstance(event, AliasEvent):
+            if event.anchor not in anchors:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"found undefined alias {event.anchor!r}",
+                    event.start_mark,  # type: ignore[arg-type]
+                )
+            node = anchors[event.anchor]
+        elif isinstance(event, (SequenceStartEvent, MappingStartEvent)):
+            kind = SequenceNode if isinstance(event, SequenceStartEvent) else MappingNode
+            tag = event.tag if event.tag not in (None, "!") else resolve(kind, None, event.implicit)
+            node = kind(tag, [], event.start_mark, event.end_mark, flow_style=event.flow_style)  # type: ignore[arg-type]
+            if len(stack) >= max_depth:
+                skipping = 1
+        elif isinstance(event, (SequenceEndEvent, MappingEndEvent)):
+            stack.pop()
+            pending_key.pop()
+            continue
+        elif isinstance(event, DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                raise yaml.composer.ComposerError(
+                    "expected a single document in the stream",
+                    None,
+                    "but found another document",
+                    event.start_mark,  # type: ignore[arg-type]
+                )
+            continue
+        else:  # stream start and end, document end
+            continue
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None and not isinstance(event, AliasEvent):
+            anchors[anchor] = node
+        if not stack:
+            root = node
+        elif isinstance(stack[-1], SequenceNode):
+            stack[-1].value.append(node)
+        elif pending_key[-1] is None:
+            pending_key[-1] = node
+        else:
+            stack[-1].value.append((pending_key[-1], node))
+            pending_key[-1] = None
+        if isinstance(event, CollectionStartEvent) and not skipping:
+            stack.append(node)  # type: ignore[arg-type]
+            pending_key.append(None)
+    return root

@@ -1,0 +1,27 @@
+"""The test matrix: `nox` runs the tests on every Python from 3.8 to 3.13 found on PATH, then lint."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"  # virtualenv can no longer seed Python 3.8
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = False
+
+PYTHONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Unit, CLI and end-to-end tests (the slow ones included)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and mypy --strict."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")

@@ -1,0 +1,84 @@
+"""Shared helpers: write pipelines and jobs modules into a temp folder, run the real command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+SEED = """\
+Lint: []
+Test: []
+Coverage:
+  - Test
+Docs:
+  - Coverage
+  - Lint
+Benchmark:
+  - Coverage
+"""
+
+SEED_JOBS = """\
+import os, time
+from pathlib import Path
+
+def _mark(name):
+    # Each stage leaves a marker, so tests know what really ran and in which order.
+    with open(os.path.join(os.path.dirname(__file__), "ran.log"), "a") as f:
+        f.write(name + "\\n")
+    if name in os.environ.get("FAIL", "").split(","):
+        raise RuntimeError(name + " was told to fail")
+
+def Lint(): _mark("Lint")
+def Test(): _mark("Test")
+def Coverage(): _mark("Coverage")
+def Docs(): _mark("Docs")
+def Benchmark(): _mark("Benchmark")
+"""
+
+
+@pytest.fixture(autouse=True)
+def forget_imported_jobs() -> Iterator[None]:
+    """Jobs modules imported by name stay in sys.modules; each test starts without them."""
+    before = set(sys.modules)
+    path = list(sys.path)
+    yield
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+    sys.path[:] = path
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def seed(tmp_path: Path) -> Path:
+    """A folder with the seed's stages.yaml and a jobs.py that logs each stage to ran.log."""
+    write(tmp_path, "stages.yaml", SEED)
+    write(tmp_path, "jobs.py", SEED_JOBS)
+    return tmp_path
+
+
+def ran(folder: Path) -> List[str]:
+    log = folder / "ran.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def dagrun_cmd(*args: str) -> List[str]:
+    return [sys.executable, "-m", "dagrun", *args]
+
+
+def run_dagrun(
+    *args: str, cwd: Path, env: Optional[Dict[str, str]] = None, timeout: float = 60
+) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(dagrun_cmd(*args), cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,117 @@
+"""The command line, through click's test runner: exit codes, messages, no tracebacks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+from click.testing import CliRunner, Result
+
+from dagrun import __version__
+from dagrun.cli import cli
+from dagrun.lock import RunLock
+
+from .conftest import ran
+
+
+@pytest.fixture
+def in_seed(seed: Path) -> Iterator[Path]:
+    old = os.getcwd()
+    os.chdir(seed)
+    try:
+        yield seed
+    finally:
+        os.chdir(old)
+
+
+def invoke(*args: str, env: dict = {}) -> Result:  # noqa: B006 - never mutated
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_version_and_help_document_exit_codes() -> None:
+    assert invoke("--version").output.strip() == f"dagrun, version {__version__}"
+    help_text = invoke("--help").output
+    assert "Exit codes:" in help_text and "130" in help_text
+    assert "run" in help_text and "plan" in help_text and "reset" in help_text
+    run_help = invoke("run", "--help").output
+    assert "--workers" in run_help and "CPUs" in run_help and "--fail-fast" in run_help
+
+
+def test_run_plan_reset_with_the_default_stages_file(in_seed: Path) -> None:
+    result = invoke("run", "--jobs", "jobs", "--progress", "plain")
+    assert result.exit_code == 0, result.output
+    assert sorted(ran(in_seed)) == ["Benchmark", "Coverage", "Docs", "Lint", "Test"]
+    assert "5 succeeded" in result.output
+    plan = invoke("plan")
+    assert "5 done, 0 will run" in plan.output
+    reset = invoke("reset")
+    assert reset.exit_code == 0
+    assert "cleared 5 stages SUCCESS (Lint, Test, Coverage, Docs, Benchmark)" in reset.output
+    assert "0 done, 5 will run" in invoke("plan").output
+    assert "nothing to clear" in invoke("reset").output
+
+
+def test_a_failure_exits_1_and_the_rerun_resumes(in_seed: Path) -> None:
+    failed = invoke("run", "stages.yaml", "--jobs", "jobs.py", "--progress", "plain", env={"FAIL": "Coverage"})
+    assert failed.exit_code == 1
+    assert "RuntimeError: Coverage was told to fail" in failed.output
+    (in_seed / "ran.log").unlink()
+    resumed = invoke("run", "stages.yaml", "-J", "jobs", "--progress", "quiet")
+    assert resumed.exit_code == 0
+    assert sorted(ran(in_seed)) == ["Benchmark", "Coverage", "Docs"]
+    assert resumed.output == ""
+
+
+def test_state_option_puts_the_state_elsewhere(in_seed: Path) -> None:
+    assert invoke("run", "--jobs", "jobs", "--state", "out/custom.yml", "--progress", "quiet").exit_code == 2
+    (in_seed / "out").mkdir()
+    assert invoke("run", "--jobs", "jobs", "--state", "out/custom.yml", "--progress", "quiet").exit_code == 0
+    assert (in_seed / "out" / "custom.yml").read_text().count("SUCCESS") == 5
+    assert not (in_seed / "state.yml").exists()
+
+
+@pytest.mark.parametrize(
+    "files, args, code, fragments",
+    [
+        ({}, ["run", "missing.yaml", "--jobs", "jobs"], 2, ["missing.yaml: no such stages file"]),
+        ({"stages.yaml": "a: [b]\nb: [a]\n"}, ["plan"], 2, ["stages.yaml:1: the stages form a cycle: a -> b -> a"]),
+        ({"stages.yaml": "Lint: [Tst]\nTest: []\n"}, ["run", "--jobs", "jobs"], 2, ["did you mean 'Test'"]),
+        ({"state.yml": "Lint: MAYBE\n"}, ["run", "--jobs", "jobs"], 2, ["state.yml", "dagrun reset"]),
+        ({}, ["run", "--jobs", "nowhere_jobs"], 2, ["cannot find the jobs module 'nowhere_jobs'"]),
+        ({"jobs.py": "def Lint(): pass\n"}, ["run", "--jobs", "jobs"], 2, ["no usable function for 4 stages"]),
+        ({}, ["run"], 2, ["Missing option '--jobs'"]),
+        ({}, ["run", "--jobs", "jobs", "-j", "0"], 2, ["0 is not in the range x>=1"]),
+    ],
+    ids=["missing-file", "cycle", "unknown-dep", "bad-state", "no-module", "no-functions", "no-jobs", "workers-0"],
+)
+def test_bad_input_is_one_message_and_exit_2_without_traceback(
+    in_seed: Path, files: dict, args: List[str], code: int, fragments: List[str]
+) -> None:
+    for name, text in files.items():
+        (in_seed / name).write_text(text)
+    state_before = (in_seed / "state.yml").read_bytes() if (in_seed / "state.yml").exists() else None
+    result = invoke(*args)
+    assert result.exit_code == code
+    for fragment in fragments:
+        assert fragment in result.output
+    assert "Traceback" not in result.output
+    assert ran(in_seed) == []
+    if state_before is not None:
+        assert (in_seed / "state.yml").read_bytes() == state_before
+
+
+def test_a_held_lock_exits_3_naming_the_holder(in_seed: Path) -> None:
+    with RunLock(in_seed / "state.yml"):
+        for args in (["run", "--jobs", "jobs"], ["reset"]):
+            result = invoke(*args)
+            assert result.exit_code == 3
+            assert f"in use by another dagrun (pid {os.getpid()}" in result.output
+
+
+def test_reset_repairs_a_corrupt_state_file(in_seed: Path) -> None:
+    (in_seed / "state.yml").write_text("::: not yaml :::\n  - [")
+    result = invoke("reset")
+    assert result.exit_code == 0 and "missing or unreadable" in result.output
+    assert invoke("run", "--jobs", "jobs", "--progress", "quiet").exit_code == 0

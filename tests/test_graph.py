@@ -1,0 +1,46 @@
+"""Graph helpers: order, cycles as readable paths, batches, downstream sets, remaining work."""
+
+from __future__ import annotations
+
+import pytest
+
+from dagrun.graph import CycleError, descendants, levels, remaining_work, topological_order
+
+NEEDS = {"Lint": (), "Test": (), "Coverage": ("Test",), "Docs": ("Coverage", "Lint"), "Benchmark": ("Coverage",)}
+DEPENDENTS = {"Lint": ["Docs"], "Test": ["Coverage"], "Coverage": ["Docs", "Benchmark"], "Docs": [], "Benchmark": []}
+
+
+def test_order_puts_every_stage_after_its_dependencies() -> None:
+    order = topological_order(NEEDS)
+    for name, deps in NEEDS.items():
+        assert all(order.index(d) < order.index(name) for d in deps)
+
+
+@pytest.mark.parametrize(
+    "needs, cycle",
+    [
+        ({"a": ["b"], "b": ["a"]}, ["a", "b", "a"]),
+        ({"x": [], "c": ["a"], "a": ["b"], "b": ["c"]}, ["c", "a", "b", "c"]),
+    ],
+    ids=["two", "starts-at-first-in-file"],
+)
+def test_cycles_read_along_needs_from_the_first_stage_in_the_file(needs: dict, cycle: list) -> None:
+    with pytest.raises(CycleError) as caught:
+        topological_order(needs)
+    assert caught.value.cycle == cycle
+
+
+def test_levels_group_stages_that_can_run_together() -> None:
+    assert levels(NEEDS, topological_order(NEEDS)) == [["Lint", "Test"], ["Coverage"], ["Docs", "Benchmark"]]
+
+
+def test_descendants_are_everything_downstream() -> None:
+    assert descendants(DEPENDENTS, ["Test"]) == {"Coverage", "Docs", "Benchmark"}
+    assert descendants(DEPENDENTS, ["Docs"]) == set()
+
+
+def test_remaining_work_counts_the_longest_chain_behind_each_stage() -> None:
+    work = remaining_work(topological_order(NEEDS), DEPENDENTS)
+    assert work == {"Test": 3, "Coverage": 2, "Lint": 2, "Docs": 1, "Benchmark": 1}
+    weighted = remaining_work(topological_order(NEEDS), DEPENDENTS, {"Benchmark": 10})
+    assert weighted["Test"] == 12

@@ -1,0 +1,123 @@
+"""Finding the jobs module and a checked function for every stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dagrun.errors import JobsError
+from dagrun.jobs import load_jobs
+from dagrun.spec import Pipeline, parse_pipeline
+
+from .conftest import write
+
+PIPE = Pipeline.from_dict({"Lint": [], "Test": ["Lint"]}, "stages.yaml")
+
+
+def test_a_path_to_a_py_file(tmp_path: Path) -> None:
+    write(tmp_path, "myjobs.py", "def Lint(): return 1\ndef Test(): return 2\n")
+    jobs = load_jobs(str(tmp_path / "myjobs.py"), PIPE)
+    assert jobs["Lint"]() == 1 and jobs["Test"]() == 2
+
+
+def test_a_module_name_from_the_current_folder(tmp_path: Path) -> None:
+    write(tmp_path, "cwd_jobs.py", "def Lint(): return 'cwd'\ndef Test(): pass\n")
+    assert load_jobs("cwd_jobs", PIPE, cwd=tmp_path)["Lint"]() == "cwd"
+
+
+def test_a_module_name_from_the_stages_files_folder(tmp_path: Path) -> None:
+    stages = tmp_path / "pipe"
+    stages.mkdir()
+    write(stages, "beside_jobs.py", "def Lint(): return 'beside'\ndef Test(): pass\n")
+    pipeline = parse_pipeline("Lint: []\nTest: []\n", stages / "stages.yaml")
+    assert load_jobs("beside_jobs", pipeline, cwd=tmp_path / "elsewhere")["Lint"]() == "beside"
+
+
+def test_a_relative_path_is_also_looked_up_beside_the_stages_file(tmp_path: Path) -> None:
+    write(tmp_path, "rel_jobs.py", "def Lint(): return 'rel'\ndef Test(): pass\n")
+    pipeline = parse_pipeline("Lint: []\nTest: []\n", tmp_path / "stages.yaml")
+    assert load_jobs("rel_jobs.py", pipeline, cwd=tmp_path / "elsewhere")["Lint"]() == "rel"
+
+
+@pytest.mark.parametrize(
+    "ref, fragment",
+    [
+        ("no_such_jobs_module", "cannot find the jobs module 'no_such_jobs_module'"),
+        ("missing.py", "no jobs file 'missing.py'"),
+        ("not-a-name", "neither a module name nor a path"),
+    ],
+)
+def test_a_jobs_module_that_cannot_be_found(tmp_path: Path, ref: str, fragment: str) -> None:
+    with pytest.raises(JobsError, match=fragment):
+        load_jobs(ref, PIPE, cwd=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "source, fragment",
+    [
+        ("import no_such_dependency_xyz\n", "No module named 'no_such_dependency_xyz'"),
+        ("def helper():\n    1 / 0\nhelper()\n", "ZeroDivisionError: division by zero"),
+        ("def Lint(:\n", "SyntaxError"),
+        ("import sys\nsys.exit(4)\n", "SystemExit: 4"),
+    ],
+    ids=["missing-import", "raises", "syntax", "exits"],
+)
+def test_an_import_error_is_one_message_with_the_users_frames(tmp_path: Path, source: str, fragment: str) -> None:
+    write(tmp_path, "broken_jobs.py", source)
+    with pytest.raises(JobsError) as caught:
+        load_jobs("broken_jobs", PIPE, cwd=tmp_path)
+    message = str(caught.value)
+    assert message.startswith("cannot import the jobs module 'broken_jobs'")
+    assert fragment in message
+    assert "broken_jobs.py" in message
+    assert "importlib" not in message and "dagrun/jobs.py" not in message
+
+
+def test_every_stage_without_a_usable_function_is_reported_at_once(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "bad_jobs.py",
+        """\
+        import os
+        from os.path import join
+        class Klass: pass
+        value = 3
+        def lint(): pass
+        def Args(path): pass
+        def Gen():
+            yield 1
+        """,
+    )
+    pipeline = Pipeline.from_dict({n: [] for n in ["Lint", "os", "join", "Klass", "value", "Args", "Gen", "Nope"]})
+    with pytest.raises(JobsError) as caught:
+        load_jobs(str(tmp_path / "bad_jobs.py"), pipeline)
+    message = str(caught.value)
+    assert "no usable function for 8 stages" in message
+    for fragment in [
+        "Lint (<pipeline>): no function 'Lint' (did you mean 'lint'?)",
+        "'os' is a module",
+        "'join' is imported from 'posixpath'",
+        "'Klass' is a class",
+        "'value' is a int",
+        "'Args(path)' needs arguments",
+        "'Gen' is a generator function",
+        "no function 'Nope'",
+    ]:
+        assert fragment in message
+
+
+def test_async_stage_functions_run_to_completion(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "async_jobs.py",
+        "import asyncio\nasync def Lint():\n    await asyncio.sleep(0)\n    return 7\ndef Test(): pass\n",
+    )
+    assert load_jobs(str(tmp_path / "async_jobs.py"), PIPE)["Lint"]() == 7
+
+
+def test_a_path_module_is_loaded_afresh_each_time(tmp_path: Path) -> None:
+    path = write(tmp_path, "fresh_jobs.py", "def Lint(): return 1\ndef Test(): pass\n")
+    assert load_jobs(str(path), PIPE)["Lint"]() == 1
+    write(tmp_path, "fresh_jobs.py", "def Lint(): return 2\ndef Test(): pass\n")
+    assert load_jobs(str(path), PIPE)["Lint"]() == 2

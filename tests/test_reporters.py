@@ -1,0 +1,154 @@
+"""What users see: plan text, plain lines, the summary, and the live view (asserted as text)."""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import List
+
+from rich.console import Console
+
+import dagrun
+from dagrun.live import LiveReporter
+from dagrun.render import duration, plan_lines, summary_lines
+from dagrun.reporters import PlainReporter, QuietReporter
+from dagrun.state import StageStatus
+
+from .conftest import SEED
+
+ESCAPE = re.compile(r"\x1b\[")
+
+
+def fail(name: str) -> None:
+    raise ValueError(f"{name} is broken")
+
+
+def seed_result(tmp_path: Path, reporter: object, failing: str = "Coverage") -> dagrun.RunResult:
+    pipe = dagrun.parse_pipeline(SEED, tmp_path / "stages.yaml")
+    jobs = {n: (lambda n=n: fail(n)) if n == failing else (lambda n=n: print(f"{n} says hi")) for n in pipe.names}
+    return dagrun.run(pipe, jobs, reporter=reporter)  # type: ignore[arg-type]
+
+
+def test_durations_read_naturally() -> None:
+    assert duration(0.1234) == "0.12s"
+    assert duration(75) == "1m15s"
+    assert duration(3725) == "1h02m05s"
+
+
+def test_plan_lines_show_batches_and_what_will_happen(tmp_path: Path) -> None:
+    pipe = dagrun.parse_pipeline(SEED, tmp_path / "stages.yaml")
+    state = {n: StageStatus.PENDING for n in pipe.names}
+    state.update(Lint=StageStatus.SUCCESS, Coverage=StageStatus.FAILED)
+    text = "\n".join(plan_lines(dagrun.make_plan(pipe, state), "state.yml"))
+    assert "5 stages in 3 batches; 1 done, 4 will run (state: state.yml)" in text
+    assert re.search(r"batch 1\n  \[done\] Lint +done\n  \[run \] Test +will run", text)
+    assert re.search(r"\[run \] Coverage +will run \(failed last time\)  after Test", text)
+
+
+def test_plain_lines_are_timestamped_and_free_of_escape_codes(tmp_path: Path) -> None:
+    out = io.StringIO()
+    result = seed_result(tmp_path, PlainReporter(out, "state.yml"))
+    text = out.getvalue()
+    assert not ESCAPE.search(text)
+    assert re.search(r"^\d\d:\d\d:\d\d dagrun: 5 stages to run, 0 already done", text, re.M)
+    assert re.search(r"^\d\d:\d\d:\d\d start   Lint$", text, re.M)
+    assert re.search(r"^\d\d:\d\d:\d\d ok      Lint \(\d+\.\d\ds\)$", text, re.M)
+    assert re.search(r"^\d\d:\d\d:\d\d FAILED  Coverage \(.*\): ValueError: Coverage is broken$", text, re.M)
+    assert "blocked  Docs" in text and "(needs Coverage, which failed)" in text
+    assert "Coverage failed:\n    Traceback (most recent call last):" in text
+    assert "2 succeeded, 1 failed, 2 blocked in" in text
+    assert result.exit_code == 1
+
+
+def test_summary_shows_the_tail_of_long_tracebacks(tmp_path: Path) -> None:
+    pipe = dagrun.Pipeline.from_dict({"Deep": []}, tmp_path / "s.yaml")
+
+    def ping(n: int) -> None:
+        pong(n - 1) if n else bottom()
+
+    def pong(n: int) -> None:
+        ping(n - 1)
+
+    def bottom() -> None:
+        raise OSError("bottom")
+
+    result = dagrun.run(pipe, {"Deep": lambda: ping(40)})
+    lines = [text for _, text in summary_lines(result)]
+    assert "    ..." in lines
+    assert "    OSError: bottom" in lines
+    assert len(lines) < 30
+
+
+def test_quiet_prints_nothing_on_success_and_the_failure_otherwise(tmp_path: Path) -> None:
+    out = io.StringIO()
+    pipe = dagrun.Pipeline.from_dict({"A": []}, tmp_path / "s.yaml")
+    dagrun.run(pipe, {"A": lambda: None}, reporter=QuietReporter(out))
+    assert out.getvalue() == ""
+    (tmp_path / "state.yml").unlink()
+    dagrun.run(pipe, {"A": lambda: fail("A")}, reporter=QuietReporter(out))
+    assert "A failed:" in out.getvalue() and "ValueError: A is broken" in out.getvalue()
+
+
+def test_nothing_to_do_says_so(tmp_path: Path) -> None:
+    pipe = dagrun.Pipeline.from_dict({"A": []}, tmp_path / "s.yaml")
+    dagrun.run(pipe, {"A": lambda: None})
+    out = io.StringIO()
+    dagrun.run(pipe, {"A": lambda: None}, reporter=PlainReporter(out))
+    assert "Nothing to do: all 1 stage already succeeded." in out.getvalue()
+
+
+def live_console(out: io.StringIO) -> Console:
+    return Console(file=out, force_terminal=True, color_system=None, width=100)
+
+
+def test_live_view_prints_finished_stages_stage_output_and_the_summary(tmp_path: Path) -> None:
+    out = io.StringIO()
+    stdout = sys.stdout
+    result = seed_result(tmp_path, LiveReporter(live_console(out), "state.yml"))
+    assert sys.stdout is stdout  # restored
+    text = out.getvalue()
+    assert "dagrun 5 to run, 0 already done" in text
+    assert "✓ Lint" in text and "✗ Coverage" in text
+    assert "Lint says hi" in text  # stage output went above the panel, not to the real stdout
+    assert "Summary" in text and "2 succeeded, 1 failed, 2 blocked" in text
+    assert result.exit_code == 1
+
+
+def test_live_view_draws_running_stages_counts_and_bar(tmp_path: Path) -> None:
+    out = io.StringIO()
+    reporter = LiveReporter(live_console(out), refresh_per_second=50)
+    pipe = dagrun.Pipeline.from_dict({"Slow": [], "Fast": []}, tmp_path / "s.yaml")
+    gate = threading.Event()
+    seen: List[str] = []
+
+    def slow() -> None:
+        gate.wait(5)
+
+    def fast() -> None:
+        # Render the panel while Slow runs and Fast is this stage.
+        seen.append(_render(reporter))
+        gate.set()
+
+    dagrun.run(pipe, {"Slow": slow, "Fast": fast}, reporter=reporter, workers=2)
+    assert "Slow" in seen[0] and "Fast" in seen[0]
+    assert "0/2" in seen[0] and "running 2 · waiting 0" in seen[0]
+
+
+def _render(reporter: LiveReporter) -> str:
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    with console.capture() as capture:
+        console.print(reporter)
+    return capture.get()
+
+
+def test_many_stages_in_the_live_view_are_counted_not_listed(tmp_path: Path) -> None:
+    out = io.StringIO()
+    pipe = dagrun.Pipeline.from_dict({f"s{i}": [] for i in range(300)}, tmp_path / "s.yaml")
+    dagrun.run(pipe, {n: (lambda: None) for n in pipe.names}, reporter=LiveReporter(live_console(out)))
+    text = out.getvalue()
+    assert "more stages succeeded" in text
+    assert text.count("✓ s") < 300
+    assert "300 succeeded" in text

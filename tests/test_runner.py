@@ -1,0 +1,248 @@
+"""Running pipelines through the library API: order, parallelism, failures, state, stopping."""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dagrun
+from dagrun.events import Event, RunFinished, RunStarted, StageStarted
+from dagrun.signals import StopRequest
+from dagrun.state import StageStatus
+from dagrun.store import read_state
+
+from .conftest import SEED
+
+S, F, P = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.PENDING
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: List[Event] = []
+
+    def handle(self, event: Event) -> None:
+        self.events.append(event)
+
+    def started(self) -> List[str]:
+        return [e.name for e in self.events if isinstance(e, StageStarted)]
+
+
+def make_jobs(
+    names: List[str], log: List[str], fail: tuple = (), **special: Callable[[], None]
+) -> Dict[str, Callable[[], None]]:
+    lock = threading.Lock()
+
+    def job(name: str) -> Callable[[], None]:
+        def run() -> None:
+            if name in special:
+                special[name]()
+            with lock:
+                log.append(name)
+            if name in fail:
+                raise RuntimeError(f"{name} broke")
+
+        return run
+
+    return {n: job(n) for n in names}
+
+
+@pytest.fixture
+def pipe(tmp_path: Path) -> dagrun.Pipeline:
+    return dagrun.parse_pipeline(SEED, tmp_path / "stages.yaml")
+
+
+def test_every_stage_runs_once_after_its_dependencies(pipe: dagrun.Pipeline, tmp_path: Path) -> None:
+    log: List[str] = []
+    rec = Recorder()
+    result = dagrun.run(pipe, make_jobs(list(pipe.names), log), reporter=rec)
+    assert sorted(log) == sorted(pipe.names)
+    for name in pipe.names:
+        assert all(log.index(d) < log.index(name) for d in pipe.stages[name].needs)
+    assert result.exit_code == 0 and result.ok
+    assert (tmp_path / "state.yml").read_text() == "".join(f"{n}: SUCCESS\n" for n in pipe.names)
+    assert isinstance(rec.events[0], RunStarted) and isinstance(rec.events[-1], RunFinished)
+
+
+def test_a_failure_blocks_its_descendants_and_lets_others_finish(pipe: dagrun.Pipeline, tmp_path: Path) -> None:
+    log: List[str] = []
+    result = dagrun.run(pipe, make_jobs(list(pipe.names), log, fail=("Coverage",)))
+    assert sorted(log) == ["Coverage", "Lint", "Test"]
+    assert result.failed == ("Coverage",)
+    assert result.blocked == {"Docs": "Coverage", "Benchmark": "Coverage"}
+    assert result.exit_code == 1
+    error = result.outcomes["Coverage"].error or ""
+    assert "RuntimeError: Coverage broke" in error and "test_runner.py" in error
+    assert "scheduler.py" not in error
+    assert read_state(tmp_path / "state.yml", pipe.names) == {
+        "Lint": S,
+        "Test": S,
+        "Coverage": F,
+        "Docs": P,
+        "Benchmark": P,
+    }
+
+
+def test_a_rerun_runs_exactly_what_did_not_succeed(pipe: dagrun.Pipeline) -> None:
+    dagrun.run(pipe, make_jobs(list(pipe.names), [], fail=("Coverage",)))
+    log: List[str] = []
+    result = dagrun.run(pipe, make_jobs(list(pipe.names), log))
+    assert sorted(log) == ["Benchmark", "Coverage", "Docs"]
+    assert result.skipped == ("Lint", "Test") and result.ok
+    log.clear()
+    assert dagrun.run(pipe, make_jobs(list(pipe.names), log)).ok
+    assert log == []
+
+
+def test_a_slow_stage_does_not_hold_back_an_unrelated_chain(tmp_path: Path) -> None:
+    pipe = dagrun.parse_pipeline("Slow: []\nA: []\nB: [A]\n", tmp_path / "s.yaml")
+    b_ran = threading.Event()
+    # Slow finishes only once B has run: with a barrier between levels this could never succeed.
+    jobs = make_jobs(list(pipe.names), [], Slow=lambda: None if b_ran.wait(10) else 1 / 0, B=b_ran.set)
+    result = dagrun.run(pipe, jobs, workers=2)
+    assert result.ok, result.outcomes
+
+
+def test_each_outcome_is_recorded_before_any_dependent_starts(pipe: dagrun.Pipeline, tmp_path: Path) -> None:
+    seen: Dict[str, StageStatus] = {}
+
+    def check_test_recorded() -> None:
+        seen.update(read_state(tmp_path / "state.yml", pipe.names))
+
+    dagrun.run(pipe, make_jobs(list(pipe.names), [], Coverage=check_test_recorded))
+    assert seen["Test"] is S and seen["Coverage"] is StageStatus.RUNNING
+
+
+def test_at_most_workers_stages_run_at_once(tmp_path: Path) -> None:
+    pipe = dagrun.Pipeline.from_dict({f"s{i}": [] for i in range(12)}, tmp_path / "s.yaml")
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def work() -> None:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.01)
+        with lock:
+            active[0] -= 1
+
+    result = dagrun.run(pipe, {n: work for n in pipe.names}, workers=3)
+    assert result.ok and peak[0] == 3
+
+
+def test_the_longest_chain_starts_first(tmp_path: Path) -> None:
+    pipe = dagrun.parse_pipeline("Short: []\nLong1: []\nLong2: [Long1]\nLong3: [Long2]\n", tmp_path / "s.yaml")
+    rec = Recorder()
+    dagrun.run(pipe, make_jobs(list(pipe.names), []), workers=1, reporter=rec)
+    assert rec.started()[0] == "Long1"
+
+
+def test_fail_fast_starts_nothing_new_after_a_failure(tmp_path: Path) -> None:
+    pipe = dagrun.Pipeline.from_dict({"Bad": [], "Later1": [], "Later2": []}, tmp_path / "s.yaml")
+    log: List[str] = []
+    jobs = make_jobs(list(pipe.names), log, fail=("Bad",))
+    result = dagrun.run(pipe, jobs, workers=1, fail_fast=True)
+    assert log == ["Bad"]
+    assert result.not_started == ("Later1", "Later2")
+    assert result.exit_code == 1
+    log.clear()
+    assert dagrun.run(pipe, jobs, workers=1).failed == ("Bad",)
+    assert sorted(log) == ["Bad", "Later1", "Later2"]
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (lambda: exec("raise SystemExit(3)"), "SystemExit: 3"),
+        (lambda: exec("raise KeyboardInterrupt"), "KeyboardInterrupt"),
+        (lambda: exec("raise GeneratorExit"), "GeneratorExit"),
+    ],
+    ids=["sys-exit", "keyboard-interrupt", "base-exception"],
+)
+def test_stages_raising_base_exceptions_fail_and_the_run_survives(
+    tmp_path: Path, body: Callable[[], None], fragment: str
+) -> None:
+    pipe = dagrun.Pipeline.from_dict({"Bad": [], "After": ["Bad"], "Other": []}, tmp_path / "s.yaml")
+    log: List[str] = []
+    result = dagrun.run(pipe, make_jobs(list(pipe.names), log, Bad=body))
+    assert result.failed == ("Bad",)
+    assert fragment in (result.outcomes["Bad"].error or "")
+    assert "Other" in log and result.blocked == {"After": "Bad"}
+
+
+def test_a_stop_request_ends_the_run_at_once_and_records_running_stages_as_null(tmp_path: Path) -> None:
+    pipe = dagrun.Pipeline.from_dict({"Long": [], "Next": ["Long"], "Quick": []}, tmp_path / "s.yaml")
+    stop = StopRequest()
+    release = threading.Event()
+    started = threading.Event()
+
+    def long() -> None:
+        started.set()
+        release.wait(30)
+
+    threading.Thread(target=lambda: (started.wait(10), stop.request(signal.SIGTERM)), daemon=True).start()
+    begin = time.monotonic()
+    result = dagrun.run(pipe, make_jobs(list(pipe.names), [], Long=long), workers=1, stop=stop)
+    assert time.monotonic() - begin < 5
+    release.set()
+    assert result.interrupted_by == signal.SIGTERM and result.exit_code == 143
+    assert result.stopped == ("Long",) and set(result.not_started) == {"Next", "Quick"}
+    state = read_state(tmp_path / "state.yml", pipe.names)
+    assert state["Long"] is P and state["Next"] is P
+
+
+def test_a_second_run_on_the_same_state_is_refused(tmp_path: Path) -> None:
+    pipe = dagrun.Pipeline.from_dict({"A": []}, tmp_path / "s.yaml")
+    inner: List[BaseException] = []
+
+    def nested() -> None:
+        try:
+            dagrun.run(pipe, {"A": lambda: None})
+        except dagrun.LockHeldError as e:
+            inner.append(e)
+
+    assert dagrun.run(pipe, {"A": nested}).ok
+    assert len(inner) == 1 and inner[0].exit_code == 3
+
+
+def test_plan_and_reset_through_the_api(pipe: dagrun.Pipeline, tmp_path: Path) -> None:
+    dagrun.run(pipe, make_jobs(list(pipe.names), [], fail=("Docs",)))
+    plan = dagrun.plan(pipe)
+    assert plan.to_run == ("Docs",)
+    before = dagrun.reset(pipe)
+    assert before is not None and before["Docs"] is F
+    assert set(read_state(tmp_path / "state.yml", pipe.names).values()) == {P}
+
+
+DAGS = st.integers(min_value=1, max_value=25).flatmap(
+    lambda n: st.lists(st.lists(st.integers(min_value=0, max_value=max(n - 1, 0)), max_size=3), min_size=n, max_size=n)
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(DAGS, st.integers(min_value=1, max_value=4), st.sets(st.integers(min_value=0, max_value=24), max_size=2))
+def test_random_dags_run_every_stage_once_never_before_its_dependencies(
+    raw: List[List[int]], workers: int, fail_at: set
+) -> None:
+    # Stage i may only need stages with a smaller index, so every generated graph is acyclic.
+    spec = {f"s{i}": sorted({f"s{j}" for j in deps if j < i}) for i, deps in enumerate(raw)}
+    failing = {f"s{i}" for i in fail_at if i < len(raw)}
+    with tempfile.TemporaryDirectory() as folder:
+        pipe = dagrun.Pipeline.from_dict(spec, Path(folder) / "s.yaml")
+        log: List[str] = []
+        result = dagrun.run(pipe, make_jobs(list(spec), log, fail=tuple(failing)), workers=workers)
+        state = read_state(Path(folder) / "state.yml", pipe.names)
+    assert len(log) == len(set(log))
+    for name in log:
+        assert all(d in log and log.index(d) < log.index(name) for d in spec[name])
+        assert all(d not in failing for d in spec[name])
+    for name in spec:
+        expected = (F if name in failing else S) if name in log else P
+        assert state[name] is expected
+    assert set(result.blocked) | set(log) == set(spec)

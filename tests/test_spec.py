@@ -1,0 +1,206 @@
+"""The stages file: what loads, and a specific message for everything that does not."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dagrun.errors import SpecError
+from dagrun.spec import Pipeline, load_pipeline, parse_pipeline
+
+from .conftest import SEED
+
+
+def test_seed_format_loads_in_file_order_with_lines() -> None:
+    p = parse_pipeline(SEED, "stages.yaml")
+    assert p.names == ("Lint", "Test", "Coverage", "Docs", "Benchmark")
+    assert p.stages["Docs"].needs == ("Coverage", "Lint")
+    assert p.stages["Docs"].line == 5
+    assert p.order.index("Test") < p.order.index("Coverage") < p.order.index("Docs")
+
+
+@pytest.mark.parametrize(
+    "text, needs",
+    [
+        ("A: []\nB: [A]\n", ()),
+        ("A:\nB: [A]\n", ()),
+        ("A: null\nB: [A]\n", ()),
+        ("A: ~\nB: [A]\n", ()),
+        ("'A': []\n\"B\": ['A']\n", ()),
+    ],
+    ids=["empty-list", "bare-key", "null", "tilde", "quoted"],
+)
+def test_no_dependencies_can_be_written_several_ways(text: str, needs: tuple) -> None:
+    p = parse_pipeline(text)
+    assert p.stages["A"].needs == needs
+    assert p.stages["B"].needs == ("A",)
+
+
+def test_quoted_yaml_words_are_valid_stage_names() -> None:
+    p = parse_pipeline('"on": []\n"yes": ["on"]\n')
+    assert p.stages["yes"].needs == ("on",)
+
+
+def test_aliases_of_a_dependency_list_are_allowed() -> None:
+    p = parse_pipeline("A: []\nB: []\nC: &deps [A, B]\nD: *deps\n")
+    assert p.stages["D"].needs == ("A", "B")
+
+
+BAD = [
+    ("a: [b]\nb: [c]\nc: [a]\n", ["s.yaml:1:", "cycle: a -> b -> c -> a"]),
+    ("x: []\nb: [c]\nc: [b]\n", ["s.yaml:2:", "b -> c -> b"]),
+    ("a: [a]\n", ["s.yaml:1:", "'a' depends on itself"]),
+    ("a: []\na: [b]\nb: []\n", ["s.yaml:2:", "'a' is defined twice", "line 1"]),
+    ("Coverage: []\nDocs: [Coverag]\n", ["s.yaml:2:", "'Coverag', which is not a stage", "did you mean 'Coverage'"]),
+    ("a: []\nb: [A]\n", ["did you mean 'a'"]),
+    ("b: ac\nac: []\n", ["s.yaml:1:", "must be a list", "'b: [ac]'"]),
+    ("b: 3\n", ["must be a list", "a number"]),
+    ("b: {needs: [a]}\n", ["not a mapping"]),
+    ("on: []\n", ["s.yaml:1:", "'on' as a boolean", "quote it"]),
+    ("yes: []\n", ["'yes' as a boolean"]),
+    ("no: []\n", ["'no' as a boolean"]),
+    ("1: []\n", ["'1' as a number"]),
+    ("1.0: []\n", ["'1.0' as a number"]),
+    ("~: []\n", ["'~' as null"]),
+    ("2024-01-01: []\n", ["as a date"]),
+    ("a: [1]\n", ["dependency '1' as a number"]),
+    ("a: [[b]]\nb: []\n", ["a dependency must be a stage name, not a list"]),
+    ("build-docs: []\n", ["'build-docs' cannot name a Python function"]),
+    ("class: []\n", ["'class' is a Python keyword"]),
+    ("_private: []\n", ["starts with '_'"]),
+    ("__class__: []\n", ["starts with '_'"]),
+    ("[a, b]: []\n", ["must be a plain name, not a list"]),
+    ("- a\n- b\n", ["s.yaml:1:", "top level must be a mapping", "not a list"]),
+    ("just text\n", ["top level must be a mapping", "the string 'just text'"]),
+    ("", ["the stages file is empty"]),
+    ("# only a comment\n", ["the stages file is empty"]),
+    ("{}\n", ["defines no stages"]),
+    ("a: [b\n", ["s.yaml:2:1:", "YAML syntax error"]),
+    ("a: [b]]\n", ["s.yaml:1:", "YAML syntax error"]),
+    ("a: []\n---\nb: []\n", ["YAML syntax error", "single document"]),
+    ("a: !!python/object/apply:os.system ['true']\n", ["s.yaml:1:", "tag", "python/object/apply:os.system"]),
+    ("!!python/name:os.system a: []\n", ["tag"]),
+    ("a: [b]\nb: [a]\nc: [zz]\nd: e\n", ["2 problems", "'zz', which is not a stage", "'d: [e]'"]),
+    ("a: [b, b]\nb: []\n", ["lists 'b' twice"]),
+]
+
+
+@pytest.mark.parametrize("text, fragments", BAD, ids=[repr(t[:24]) for t, _ in BAD])
+def test_every_problem_is_a_specific_error(text: str, fragments: list) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_pipeline(text, "s.yaml")
+    message = str(caught.value)
+    for fragment in fragments:
+        assert fragment in message
+    assert caught.value.exit_code == 2
+
+
+def test_a_missing_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"nope\.yaml: no such stages file"):
+        load_pipeline(tmp_path / "nope.yaml")
+
+
+def test_a_folder_is_not_a_stages_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="is a folder"):
+        load_pipeline(tmp_path)
+
+
+def test_an_unreadable_file_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("a: []\n")
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(SpecError, match=r"s\.yaml: cannot read the stages file: Permission denied"):
+        load_pipeline(path)
+
+
+def test_non_utf8_bytes_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_bytes(b"a: []\nb: [\xff]\n")
+    with pytest.raises(SpecError, match=r"s\.yaml:2: not UTF-8"):
+        load_pipeline(path)
+
+
+def test_oversized_files_are_refused_without_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dagrun.spec.MAX_FILE_BYTES", 100)
+    path = tmp_path / "s.yaml"
+    path.write_text("a: []\n" * 50)
+    with pytest.raises(SpecError, match="larger than"):
+        load_pipeline(path)
+
+
+def test_alias_bombs_are_rejected_quickly() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    for i in range(ord("b"), ord("k")):
+        prev = chr(i - 1)
+        bomb += f"{chr(i)}: &{chr(i)} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+    with pytest.raises(SpecError, match="a dependency must be a stage name, not a list"):
+        parse_pipeline(bomb)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 1_000_000 + "]" * 1_000_000,
+        "a: " + "{b: " * 200_000 + "}" * 200_000,
+        "a:\n  " + "- " * 1_000_000 + "x",
+    ],
+    ids=["flow-lists", "flow-maps", "block-lists"],
+)
+def test_deep_nesting_is_refused_in_linear_time_never_a_crash(text: str) -> None:
+    # libyaml's own composer crashes the interpreter on these, and its scanner is quadratic on the
+    # first two; each must come back as our error in well under a second or two.
+    with pytest.raises(
+        SpecError, match=r"nest more than 100 levels deep|nesting depth|a dependency must be a stage name"
+    ):
+        parse_pipeline(text, "s.yaml")
+
+
+def test_from_dict_applies_the_same_checks() -> None:
+    assert Pipeline.from_dict({"A": [], "B": ["A"]}).order == ("A", "B")
+    with pytest.raises(SpecError, match="cycle"):
+        Pipeline.from_dict({"A": ["B"], "B": ["A"]})
+    with pytest.raises(SpecError, match="must be a list"):
+        Pipeline.from_dict({"A": "B", "B": []})
+
+
+NAMES = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,6}", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_loads_or_raises_our_error(text: str) -> None:
+    with contextlib.suppress(SpecError):
+        parse_pipeline(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_bytes_load_or_raise_our_error(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    path = tmp_path_factory.mktemp("bytes") / "s.yaml"
+    path.write_bytes(data)
+    with contextlib.suppress(SpecError):
+        load_pipeline(path)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(NAMES, st.lists(NAMES, max_size=4), min_size=1, max_size=12))
+def test_generated_specs_load_or_fail_only_for_a_real_reason(spec: dict) -> None:
+    lines = [f"'{name}': [{', '.join(repr(d) for d in deps)}]" for name, deps in spec.items()]
+    try:
+        p = parse_pipeline("\n".join(lines) + "\n")
+    except SpecError as e:
+        message = str(e)
+        assert any(w in message for w in ("not a stage", "itself", "cycle", "twice", "keyword"))
+        return
+    assert set(p.names) == set(spec)
+    position = {name: i for i, name in enumerate(p.order)}
+    for name, deps in spec.items():
+        assert all(position[d] < position[name] for d in deps)
