@@ -20,6 +20,7 @@ class RunStarted:
     plan: Plan
     workers: int
     time: float  # wall clock, seconds since the epoch
+    notes: Tuple[str, ...] = ()  # things the user should know before the run, such as a repaired journal
 
 
 @dataclass(frozen=True)

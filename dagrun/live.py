@@ -80,6 +80,8 @@ class LiveReporter:
                     f"{event.workers} workers{where}"
                 )
             )
+            for note in event.notes:
+                self.print(Text(f"note: {note}", style="yellow"))
             self._start_live()
         elif isinstance(event, RunStopping):
             with self._lock:

@@ -41,6 +41,8 @@ class PlainReporter:
                 f"dagrun: {plural(len(plan.to_run), 'stage')} to run, {len(plan.done)} already done, "
                 f"{plural(event.workers, 'worker')}" + (f"; state in {self.state_path}" if self.state_path else ""),
             )
+            for note in event.notes:
+                self._line(event.time, f"note: {note}")
         elif isinstance(event, RunStopping):
             running = ", ".join(event.running)
             if running:

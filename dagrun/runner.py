@@ -6,7 +6,7 @@ import time
 from concurrent.futures import Executor
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 from dagrun.events import NullReporter, Reporter, RunFinished
 from dagrun.executors import default_workers, make_executor
@@ -57,6 +57,12 @@ def run(
     stop = stop or StopRequest()
     with RunLock(path):
         store = StateStore.open(path, pipeline.names)
+        notes: Tuple[str, ...] = ()
+        if store.dropped_damaged_journal:
+            notes = (
+                f"the journal a crashed run left beside {path.name} ended in a damaged record, which was "
+                "ignored; a stage it recorded may run again",
+            )
         pool = executor or make_executor("thread", workers)
         try:
             with stop_on_signals(stop):
@@ -69,6 +75,7 @@ def run(
                     workers,
                     fail_fast=fail_fast,
                     stop=stop,
+                    notes=notes,
                 )
         except BaseException:
             store.abandon()  # the journal keeps every recorded outcome for the next run

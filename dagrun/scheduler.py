@@ -42,6 +42,7 @@ def execute(
     fail_fast: bool = False,
     stop: Optional[StopRequest] = None,
     clock: Callable[[], float] = time.monotonic,
+    notes: Tuple[str, ...] = (),
 ) -> RunResult:
     """Run `plan.to_run` on `executor`, at most `workers` at a time, longest remaining chain first.
 
@@ -50,7 +51,7 @@ def execute(
     scheduler hears of it, so no dependent can start before its dependency's success is recorded."""
     stop = stop or StopRequest()
     started_at = clock()
-    reporter.handle(RunStarted(plan, workers, time.time()))
+    reporter.handle(RunStarted(plan, workers, time.time(), notes))
     needs = {name: plan.pipeline.stages[name].needs for name in plan.to_run}
     sorter: TopologicalSorter[str] = TopologicalSorter()
     for name in plan.to_run:

@@ -115,3 +115,12 @@ def test_reset_repairs_a_corrupt_state_file(in_seed: Path) -> None:
     result = invoke("reset")
     assert result.exit_code == 0 and "missing or unreadable" in result.output
     assert invoke("run", "--jobs", "jobs", "--progress", "quiet").exit_code == 0
+
+
+def test_a_damaged_journal_left_by_a_crash_is_read_up_to_the_damage_and_reported(in_seed: Path) -> None:
+    (in_seed / "state.yml").write_text("Lint: RUNNING\n")
+    (in_seed / ".state.yml.journal").write_bytes(b"SUCCESS Lint\n\x00\x00garbage\nSUCCESS Test\n")
+    result = invoke("run", "--jobs", "jobs", "--progress", "plain")
+    assert result.exit_code == 0
+    assert "note: the journal a crashed run left beside state.yml ended in a damaged record" in result.output
+    assert sorted(ran(in_seed)) == ["Benchmark", "Coverage", "Docs", "Test"]  # Lint was recorded before the damage
