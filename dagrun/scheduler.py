@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import heapq
 import queue
+import signal
 import time
 from concurrent.futures import Executor, Future
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from dagrun.events import Reporter, RunStarted, RunStopping, StageFinished, StageStarted
 from dagrun.graph import TopologicalSorter
@@ -16,7 +17,7 @@ from dagrun.plan import Plan
 from dagrun.result import RunResult, StageOutcome, signal_name
 from dagrun.signals import StopRequest
 from dagrun.state import StageStatus
-from dagrun.store import SNAPSHOT_INTERVAL, StateStore
+from dagrun.store import StateStore
 
 _Done = Tuple[str, StageStatus, float, Optional[str]]  # name, status, duration, traceback
 
@@ -76,6 +77,18 @@ def execute(
         if store.record({name: status}):
             finished.put((name, status, duration, error))
 
+    def finish(item: _Done) -> None:
+        nonlocal stopping
+        name, status, duration, error = item
+        running.discard(name)
+        outcomes[name] = StageOutcome(name, status, duration, error)
+        if status is StageStatus.SUCCESS:
+            sorter.done(name)
+        elif fail_fast and stopping is None:
+            stopping = f"{name} failed and --fail-fast is on"
+            reporter.handle(RunStopping(stopping, tuple(running), time.time(), abandon=False))
+        reporter.handle(StageFinished(name, status, duration, time.time(), error))
+
     try:
         while True:
             if stopping is None and stop.requested:
@@ -88,33 +101,23 @@ def execute(
             if not running or stop.requested:
                 break
             try:
-                item = finished.get(timeout=SNAPSHOT_INTERVAL)
+                # Wake when state.yml is due, so it never lags the journal by much over the interval.
+                item = finished.get(timeout=max(0.01, store.seconds_to_snapshot()))
             except queue.Empty:
                 store.snapshot_if_due()
                 continue
-            while item is not None:
-                name, status, duration, error = item
-                running.discard(name)
-                outcomes[name] = StageOutcome(name, status, duration, error)
-                if status is StageStatus.SUCCESS:
-                    sorter.done(name)
-                elif fail_fast and stopping is None:
-                    stopping = f"{name} failed and --fail-fast is on"
-                    reporter.handle(RunStopping(stopping, tuple(running), time.time(), abandon=False))
-                reporter.handle(StageFinished(name, status, duration, time.time(), error))
-                item = _next(finished)
+            if item is not None:  # None: a stop request woke the loop
+                finish(item)
+            for item in _drain(finished):  # stages that finished together are handled together
+                finish(item)
             store.check()
             store.snapshot_if_due()
     except KeyboardInterrupt:  # no handler installed (not the main thread's run, or set up by the caller)
-        stop.request(2)
+        stop.request(signal.SIGINT)
     # Stages that finished just as the run stopped keep their outcome, in the result as in the store.
-    while not finished.empty():
-        late = finished.get_nowait()
-        if late is not None and late[0] in running:
-            name, status, duration, error = late
-            running.discard(name)
-            outcomes[name] = StageOutcome(name, status, duration, error)
-            reporter.handle(StageFinished(name, status, duration, time.time(), error))
+    for item in _drain(finished):
+        if item[0] in running:
+            finish(item)
     if running:
         # Abandoned, not failed: a later run starts them again. A stage that finished meanwhile
         # keeps the outcome its thread recorded.
@@ -123,11 +126,11 @@ def execute(
     return _result(plan, outcomes, running, stop, clock() - started_at)
 
 
-def _next(finished: queue.SimpleQueue[Optional[_Done]]) -> Optional[_Done]:
-    try:
-        return finished.get_nowait()
-    except queue.Empty:
-        return None
+def _drain(finished: queue.SimpleQueue[Optional[_Done]]) -> Iterator[_Done]:
+    while not finished.empty():
+        item = finished.get_nowait()
+        if item is not None:
+            yield item
 
 
 def _start(

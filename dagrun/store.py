@@ -129,6 +129,12 @@ class StateStore:
         if self.error is not None:
             raise self.error
 
+    def seconds_to_snapshot(self) -> float:
+        """How long until state.yml is due for a rewrite; a full interval when nothing is waiting."""
+        if not self._dirty:
+            return self._interval
+        return max(0.0, self._last_snapshot + self._interval - self._clock())
+
     def snapshot_if_due(self) -> None:
         if self._dirty and self._clock() - self._last_snapshot >= self._interval:
             self.snapshot()

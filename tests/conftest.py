@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
@@ -51,6 +53,25 @@ def forget_imported_jobs() -> Iterator[None]:
     for name in set(sys.modules) - before:
         del sys.modules[name]
     sys.path[:] = path
+
+
+class ConcurrencyProbe:
+    """A job that measures how many copies of itself run at once."""
+
+    def __init__(self, seconds: float = 0.02) -> None:
+        self.seconds = seconds
+        self.active = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bool:
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(self.seconds)
+        with self._lock:
+            self.active -= 1
+        return threading.current_thread().daemon
 
 
 def write(folder: Path, name: str, text: str) -> Path:

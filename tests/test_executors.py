@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from dagrun.executors import DaemonThreadPool, default_workers, make_executor
+
+from .conftest import ConcurrencyProbe
 
 
 def test_runs_work_and_returns_results_and_exceptions() -> None:
@@ -25,20 +26,10 @@ def test_runs_work_and_returns_results_and_exceptions() -> None:
 
 def test_runs_at_most_workers_at_once_with_daemon_threads() -> None:
     pool = DaemonThreadPool(3)
-    active, peak, lock = [0], [0], threading.Lock()
-
-    def work() -> bool:
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        time.sleep(0.02)
-        with lock:
-            active[0] -= 1
-        return threading.current_thread().daemon
-
-    futures = [pool.submit(work) for _ in range(12)]
-    assert all(f.result(5) for f in futures)
-    assert peak[0] == 3
+    probe = ConcurrencyProbe()
+    futures = [pool.submit(probe) for _ in range(12)]
+    assert all(f.result(5) for f in futures)  # each ran in a daemon thread
+    assert probe.peak == 3
     pool.shutdown()
 
 

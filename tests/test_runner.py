@@ -19,7 +19,7 @@ from dagrun.signals import StopRequest
 from dagrun.state import StageStatus
 from dagrun.store import read_state
 
-from .conftest import SEED
+from .conftest import SEED, ConcurrencyProbe
 
 S, F, P = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.PENDING
 
@@ -122,18 +122,9 @@ def test_each_outcome_is_recorded_before_any_dependent_starts(pipe: dagrun.Pipel
 
 def test_at_most_workers_stages_run_at_once(tmp_path: Path) -> None:
     pipe = dagrun.Pipeline.from_dict({f"s{i}": [] for i in range(12)}, tmp_path / "s.yaml")
-    active, peak, lock = [0], [0], threading.Lock()
-
-    def work() -> None:
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        time.sleep(0.01)
-        with lock:
-            active[0] -= 1
-
-    result = dagrun.run(pipe, {n: work for n in pipe.names}, workers=3)
-    assert result.ok and peak[0] == 3
+    probe = ConcurrencyProbe()
+    result = dagrun.run(pipe, {n: probe for n in pipe.names}, workers=3)
+    assert result.ok and probe.peak == 3
 
 
 def test_the_longest_chain_starts_first(tmp_path: Path) -> None:
@@ -246,3 +237,17 @@ def test_random_dags_run_every_stage_once_never_before_its_dependencies(
         expected = (F if name in failing else S) if name in log else P
         assert state[name] is expected
     assert set(result.blocked) | set(log) == set(spec)
+
+
+def test_state_yml_shows_a_running_stage_within_about_a_second(tmp_path: Path) -> None:
+    pipe = dagrun.Pipeline.from_dict({"First": [], "Long": ["First"]}, tmp_path / "s.yaml")
+    seen: List[str] = []
+
+    def long() -> None:
+        deadline = time.monotonic() + 1.6
+        while time.monotonic() < deadline and "Long: RUNNING" not in (tmp_path / "state.yml").read_text():
+            time.sleep(0.02)
+        seen.append((tmp_path / "state.yml").read_text())
+
+    assert dagrun.run(pipe, {"First": lambda: None, "Long": long}).ok
+    assert seen[0] == "First: SUCCESS\nLong: RUNNING\n"

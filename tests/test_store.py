@@ -58,7 +58,11 @@ def test_snapshot_is_due_only_after_the_interval_and_when_dirty(tmp_path: Path) 
     store.record({"Lint": S})
     store.snapshot_if_due()
     assert "Lint: null" in path.read_text()
+    assert store.seconds_to_snapshot() == 1.0
+    now[0] = 0.25
+    assert store.seconds_to_snapshot() == 0.75
     now[0] = 1.5
+    assert store.seconds_to_snapshot() == 0.0
     store.snapshot_if_due()
     assert "Lint: SUCCESS" in path.read_text()
     mtime = path.stat().st_mtime_ns
