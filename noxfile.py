@@ -5,7 +5,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "venv"  # virtualenv can no longer seed Python 3.8
-nox.options.sessions = ["tests", "lint"]
+nox.options.sessions = ["tests", "stress", "lint"]
 nox.options.reuse_existing_virtualenvs = False
 
 PYTHONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
@@ -15,7 +15,14 @@ PYTHONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 def tests(session: nox.Session) -> None:
     """Unit, CLI and end-to-end tests (the slow ones included)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "-m", "not stress", *session.posargs)
+
+
+@nox.session(python="3.13")
+def stress(session: nox.Session) -> None:
+    """The long fault loops (hundreds of kill -9), once: they test dagrun, not the interpreter."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "stress", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar, cast
 
@@ -211,7 +212,28 @@ def reset(stages_file: Path, state_path: Optional[Path]) -> None:
 
 
 def main() -> None:
-    cli(prog_name="dagrun")
+    try:
+        cli(prog_name="dagrun")
+    except SystemExit as e:
+        _exit_now_if_stage_threads_linger(e.code if isinstance(e.code, int) else 1)
+        raise
+
+
+def _exit_now_if_stage_threads_linger(code: int) -> None:
+    """Python waits for every non-daemon thread before it exits; a stage that started one and
+    left it running would keep dagrun alive after the state is saved. Say so, and exit."""
+    lingering = [
+        t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if lingering:
+        click.echo(
+            f"dagrun: not waiting for {plural(len(lingering), 'thread')} that stages started and left "
+            f"running ({', '.join(lingering[:5])})",
+            err=True,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,7 @@ import io
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional, TextIO, Tuple
+from typing import Dict, List, Optional, TextIO, Tuple
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
@@ -120,6 +120,7 @@ class LiveReporter:
             self._last_flush = now
 
     def _flush(self) -> None:
+        self._flush_stage_output()  # what a stage printed comes before the line saying it finished
         with self._lock:
             lines, self._pending = self._pending, []
             hidden, self._hidden_ok = self._hidden_ok, 0
@@ -142,8 +143,16 @@ class LiveReporter:
 
     def _refresh_loop(self) -> None:
         while not self._stop_refresh.wait(self._period):
+            self._flush_stage_output()
             with self._out:
                 self._live.refresh()
+
+    def _flush_stage_output(self) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, _LineProxy):
+                text = stream.take()
+                if text:
+                    self.print(Text(text))
 
     def close(self) -> None:
         """Stop the live panel and restore the terminal; safe to call twice."""
@@ -153,11 +162,12 @@ class LiveReporter:
             self._refresher.join()
             self._refresher = None
         with self._out:
+            for stream in (sys.stdout, sys.stderr):
+                if isinstance(stream, _LineProxy):
+                    stream.end_partial_lines()
+            self._flush_stage_output()
             self._live.stop()
             if self._saved_streams is not None:
-                for stream in (sys.stdout, sys.stderr):
-                    if isinstance(stream, _LineProxy):
-                        stream.flush_all()
                 sys.stdout, sys.stderr = self._saved_streams
                 self._saved_streams = None
 
@@ -165,8 +175,8 @@ class LiveReporter:
         if not self.console.is_terminal:
             return
         saved = (sys.stdout, sys.stderr)
-        sys.stdout = _LineProxy(self.print, saved[0])
-        sys.stderr = _LineProxy(self.print, saved[1])
+        sys.stdout = _LineProxy(saved[0])
+        sys.stderr = _LineProxy(saved[1])
         if isinstance(self.console.file, _LineProxy):
             # A console made without file= follows sys.stdout and would print into its own proxy.
             sys.stdout, sys.stderr = saved
@@ -201,21 +211,24 @@ class LiveReporter:
 
 
 class _LineProxy(io.TextIOBase):
-    """Stands in for sys.stdout or sys.stderr while the panel is drawn: each thread's output is cut
-    into whole lines, printed above the panel, so stages printing at once neither garble the panel
-    nor each other's lines."""
+    """Stands in for sys.stdout or sys.stderr while the panel is drawn. Each thread's output is cut
+    into whole lines, which the refresher prints above the panel in one go: stages printing at once
+    garble neither the panel nor each other's lines, and megabytes of output cost one redraw per
+    refresh, not one per line."""
 
-    def __init__(self, print_line: Callable[[Text], None], original: TextIO) -> None:
-        self._print = print_line
+    def __init__(self, original: TextIO) -> None:
         self._original = original
         self._local = threading.local()
-        self._partials: Dict[int, List[str]] = {}
+        self._lock = threading.Lock()
+        self._lines: List[str] = []
+        self._partials: List[List[str]] = []
 
     def _buffer(self) -> List[str]:
         buf: Optional[List[str]] = getattr(self._local, "buf", None)
         if buf is None:
             buf = self._local.buf = []
-            self._partials[threading.get_ident()] = buf
+            with self._lock:
+                self._partials.append(buf)
         return buf
 
     def write(self, text: str) -> int:
@@ -224,22 +237,25 @@ class _LineProxy(io.TextIOBase):
         if complete:
             complete[0] = "".join(buf) + complete[0]
             buf.clear()
-            self._print(Text("\n".join(complete)))
+            with self._lock:
+                self._lines.extend(complete)
         if rest:
             buf.append(rest)
         return len(text)
 
-    def flush(self) -> None:
-        buf = self._buffer()
-        if buf:
-            self._print(Text("".join(buf)))
-            buf.clear()
+    def take(self) -> str:
+        """The whole lines written since the last call."""
+        with self._lock:
+            lines, self._lines = self._lines, []
+        return "\n".join(lines)
 
-    def flush_all(self) -> None:
-        for buf in list(self._partials.values()):
-            if buf:
-                self._print(Text("".join(buf)))
-                buf.clear()
+    def end_partial_lines(self) -> None:
+        """At the end, a line without its newline is still shown."""
+        with self._lock:
+            for buf in self._partials:
+                if buf:
+                    self._lines.append("".join(buf))
+                    buf.clear()
 
     def isatty(self) -> bool:
         return False

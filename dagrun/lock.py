@@ -46,8 +46,11 @@ class RunLock:
             os.close(fd)
             raise StateError(f"{self.path}: cannot lock: {e.strerror}") from None
         info = {"pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S"), "command": _command()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+        try:  # only for the message a second run prints; the lock holds without it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+        except OSError:
+            pass
         self._fd = fd
 
     def release(self) -> None:

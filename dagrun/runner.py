@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import Executor
 from dataclasses import replace
@@ -27,9 +28,14 @@ def default_state_path(pipeline: Pipeline) -> Path:
     return pipeline.path.parent / STATE_FILE_NAME
 
 
+def _state_path(pipeline: Pipeline, state_path: Optional[Union[str, Path]]) -> Path:
+    # Absolute from the start: a stage that calls os.chdir() must not move the state file.
+    return Path(os.path.abspath(state_path or default_state_path(pipeline)))
+
+
 def plan(pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None) -> Plan:
     """What `run` would do now; reads the state without taking the lock or writing anything."""
-    path = Path(state_path) if state_path else default_state_path(pipeline)
+    path = _state_path(pipeline, state_path)
     return make_plan(pipeline, read_state(path, pipeline.names))
 
 
@@ -51,7 +57,7 @@ def run(
     recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
     from dagrun.scheduler import execute
 
-    path = Path(state_path) if state_path else default_state_path(pipeline)
+    path = _state_path(pipeline, state_path)
     workers = workers or default_workers()
     reporter = reporter or NullReporter()
     stop = stop or StopRequest()
@@ -90,6 +96,6 @@ def run(
 
 def reset(pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None) -> Optional[State]:
     """Clear every stage's status, under the lock; returns the state before (None if unreadable)."""
-    path = Path(state_path) if state_path else default_state_path(pipeline)
+    path = _state_path(pipeline, state_path)
     with RunLock(path):
         return reset_state(path, pipeline.names)

@@ -41,6 +41,12 @@ class TooDeepError(yaml.MarkedYAMLError):
     """Brackets nest deeper than any dagrun file needs; refused before parsing."""
 
 
+def _mark(text: str, index: int) -> yaml.Mark:
+    line = text.count("\n", 0, index)
+    column = index - (text.rfind("\n", 0, index) + 1)
+    return yaml.Mark("<text>", index, line, column, None, 0)
+
+
 def _check_flow_depth(text: str) -> None:
     # Brackets in comments or quoted strings are counted too; only a file with a hundred
     # unbalanced ones could be refused wrongly, and the message shows where.
@@ -49,11 +55,9 @@ def _check_flow_depth(text: str) -> None:
         if match.group() in "[{":
             depth += 1
             if depth > MAX_FLOW_DEPTH:
-                index = match.start()
-                line = text.count("\n", 0, index)
-                column = index - (text.rfind("\n", 0, index) + 1)
-                mark = yaml.Mark("<text>", index, line, column, None, 0)
-                raise TooDeepError(None, None, f"brackets nest more than {MAX_FLOW_DEPTH} levels deep", mark)
+                raise TooDeepError(
+                    None, None, f"brackets nest more than {MAX_FLOW_DEPTH} levels deep", _mark(text, match.start())
+                )
         elif depth:
             depth -= 1
 
@@ -69,6 +73,15 @@ def compose_shallow(text: str, max_depth: int) -> Optional[Node]:
     TooDeepError for brackets nested beyond MAX_FLOW_DEPTH. Nothing
     is constructed, so no tag can run code."""
     _check_flow_depth(text)
+    try:
+        return _compose(text, max_depth)
+    except yaml.reader.ReaderError as e:  # the one YAML error without a line: a control character
+        raise yaml.MarkedYAMLError(
+            None, None, f"character {e.character!r} is not allowed in YAML", _mark(text, e.position)
+        ) from None
+
+
+def _compose(text: str, max_depth: int) -> Optional[Node]:
     anchors: Dict[str, Node] = {}
     stack: List[Collection] = []
     pending_key: List[Optional[Node]] = []

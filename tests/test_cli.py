@@ -124,3 +124,24 @@ def test_a_damaged_journal_left_by_a_crash_is_read_up_to_the_damage_and_reported
     assert result.exit_code == 0
     assert "note: the journal a crashed run left beside state.yml ended in a damaged record" in result.output
     assert sorted(ran(in_seed)) == ["Benchmark", "Coverage", "Docs", "Test"]  # Lint was recorded before the damage
+
+
+def test_a_full_disk_is_one_message_exit_2_and_the_state_file_intact(
+    in_seed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (in_seed / "state.yml").write_text("Lint: SUCCESS\n")
+    before = (in_seed / "state.yml").read_bytes()
+
+    def full(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    result = invoke("run", "--jobs", "jobs", "--progress", "plain")
+    monkeypatch.undo()
+    assert result.exit_code == 2
+    assert "dagrun: error: " in result.output
+    assert "state.yml: cannot write the state file: No space left on device; the previous state is kept" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
+    assert (in_seed / "state.yml").read_bytes() == before
