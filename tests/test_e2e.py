@@ -182,7 +182,11 @@ def run_in_pty(folder: Path, args: List[str], env: dict) -> subprocess.Popen:  #
     return proc
 
 
-def test_the_live_view_on_a_terminal_and_ctrl_c_restores_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "sig, code, name",
+    [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM"), (signal.SIGHUP, 129, "SIGHUP")],
+)
+def test_the_live_view_on_a_terminal_is_restored_after_a_signal(tmp_path: Path, sig: int, code: int, name: str) -> None:
     long_pipeline(tmp_path)
     proc = run_in_pty(tmp_path, ["run", "--jobs", "jobs"], {"LONG": "60"})
     master = proc.master  # type: ignore[attr-defined]
@@ -190,14 +194,14 @@ def test_the_live_view_on_a_terminal_and_ctrl_c_restores_it(tmp_path: Path) -> N
     wait_for(tmp_path / "Long.started")
     screen += read_pty(master, b"running 1", timeout=5)
     assert b"\x1b[?25l" in screen  # the live view hid the cursor
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+    os.killpg(proc.pid, sig)  # as Ctrl-C does: to the whole foreground group
     screen += read_pty(master, b"Run again to resume", timeout=10)
-    assert proc.wait(10) == 130
+    assert proc.wait(10) == code
     screen += read_pty(master, b"\x00", timeout=0.5)
     os.close(master)
     text = ANSI.sub("", screen.decode("utf-8", "replace"))
     assert "✓ Quick" in text and "running 1" in text
-    assert "Interrupted by SIGINT" in text
+    assert f"Interrupted by {name}" in text
     assert screen.rfind(b"\x1b[?25h") > screen.rfind(b"\x1b[?25l")  # the cursor is shown again
 
 
@@ -219,3 +223,22 @@ def test_stage_output_in_a_terminal_does_not_garble_the_view(seed: Path) -> None
         for i in range(20):
             # Each line whole, on a line the panel was erased from, never run together with it.
             assert re.search(rf"(\x1b\[2K|\r\n){n} line {i}\r\n", raw), f"{n} line {i}"
+
+
+def test_megabytes_of_stage_output_under_the_live_view_finish_promptly(seed: Path) -> None:
+    write(
+        seed,
+        "jobs.py",
+        "\n".join(
+            f"def {n}():\n    for i in range(20_000):\n        print('{n}', 'y' * 50, i)\n"
+            for n in ["Lint", "Test", "Coverage", "Docs", "Benchmark"]
+        ),
+    )
+    start = time.monotonic()
+    proc = run_in_pty(seed, ["run", "--jobs", "jobs"], {})
+    screen = read_pty(proc.master, b"5 succeeded", timeout=60)  # type: ignore[attr-defined]
+    assert proc.wait(10) == 0
+    os.close(proc.master)  # type: ignore[attr-defined]
+    assert time.monotonic() - start < 30
+    text = ANSI.sub("", screen.decode("utf-8", "replace"))
+    assert text.count("y" * 50) == 100_000
