@@ -148,11 +148,24 @@ def _why_not_a_job(name: str, obj: object, module: ModuleType, public: List[str]
         return f"'{name}' is imported from '{obj.__module__}'; a stage must be a function defined in the jobs module"
     if inspect.isgeneratorfunction(obj) or inspect.isasyncgenfunction(obj):
         return f"'{name}' is a generator function; a stage function must return, not yield"
-    try:
-        inspect.signature(obj).bind()
-    except TypeError:
+    if _needs_arguments(obj):
         return f"'{name}{inspect.signature(obj)}' needs arguments; dagrun calls stage functions with none"
     return None
+
+
+def _needs_arguments(fn: Callable[..., object]) -> bool:
+    # The code object answers for a plain function in a fraction of inspect.signature's time,
+    # which matters with 100,000 stages; wrapped or annotated signatures take the slow path.
+    if hasattr(fn, "__wrapped__") or hasattr(fn, "__signature__"):
+        try:
+            inspect.signature(fn).bind()
+        except TypeError:
+            return True
+        return False
+    code = fn.__code__
+    required = code.co_argcount - len(fn.__defaults__ or ())  # co_argcount counts positional-only ones too
+    kwonly_required = code.co_kwonlyargcount - len(fn.__kwdefaults__ or {})
+    return required > 0 or kwonly_required > 0
 
 
 def _as_job(fn: Callable[[], object]) -> Job:

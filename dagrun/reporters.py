@@ -9,21 +9,34 @@ from dagrun.events import Event, RunFinished, RunStarted, RunStopping, StageFini
 from dagrun.render import duration, last_line, plural, summary_lines
 from dagrun.state import StageStatus
 
-
-def _clock(t: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(t))
+FLUSH_INTERVAL = 0.2  # seconds: a log being followed is never further behind than this
 
 
 class PlainReporter:
-    """One line per event, no escape codes: safe for pipes, files and CI logs."""
+    """One line per event, no escape codes: safe for pipes, files and CI logs.
+
+    Lines are flushed at most every FLUSH_INTERVAL, and at once for failures and the end: a flush
+    per line would cost more than running a short stage."""
 
     def __init__(self, out: TextIO, state_path: str = "") -> None:
         self.out = out
         self.state_path = state_path
+        self._second = -1
+        self._stamp = ""
+        self._last_flush = 0.0
 
-    def _line(self, t: float, text: str) -> None:
-        self.out.write(f"{_clock(t)} {text}\n")
-        self.out.flush()
+    def _clock(self, t: float) -> str:
+        second = int(t)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%H:%M:%S", time.localtime(t))
+        return self._stamp
+
+    def _line(self, t: float, text: str, urgent: bool = False) -> None:
+        self.out.write(f"{self._clock(t)} {text}\n")
+        if urgent or t - self._last_flush >= FLUSH_INTERVAL:
+            self.out.flush()
+            self._last_flush = t
 
     def handle(self, event: Event) -> None:
         if isinstance(event, StageStarted):
@@ -33,7 +46,7 @@ class PlainReporter:
                 self._line(event.time, f"ok      {event.name} ({duration(event.duration)})")
             else:
                 error = last_line(event.error or "")
-                self._line(event.time, f"FAILED  {event.name} ({duration(event.duration)}): {error}")
+                self._line(event.time, f"FAILED  {event.name} ({duration(event.duration)}): {error}", urgent=True)
         elif isinstance(event, RunStarted):
             plan = event.plan
             self._line(
@@ -43,11 +56,12 @@ class PlainReporter:
             )
             for note in event.notes:
                 self._line(event.time, f"note: {note}")
+            self.out.flush()
         elif isinstance(event, RunStopping):
             running = ", ".join(event.running)
             if running:
                 running = f"; stopping {running}" if event.abandon else f"; waiting for {running}"
-            self._line(event.time, f"stopping: {event.reason}; nothing new will start{running}")
+            self._line(event.time, f"stopping: {event.reason}; nothing new will start{running}", urgent=True)
         elif isinstance(event, RunFinished):
             self.out.write("\n" + "\n".join(text for _, text in summary_lines(event.result)) + "\n")
             self.out.flush()

@@ -1,16 +1,22 @@
 """The run loop: start each stage the moment its dependencies have succeeded, record every outcome
-the moment it happens, and stop promptly when asked."""
+the moment it happens, and stop promptly when asked.
+
+Deciding happens where a stage finishes: the thread that completes a stage's future records the
+outcome, releases the stages that needed it and submits the next ones, under one lock, with one
+journal write. The thread that called `execute` only relays events to the reporter, keeps state.yml
+fresh, and handles stop requests, so no stage waits for it."""
 
 from __future__ import annotations
 
 import heapq
 import queue
 import signal
+import threading
 import time
 from concurrent.futures import Executor, Future
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
-from dagrun.events import Reporter, RunStarted, RunStopping, StageFinished, StageStarted
+from dagrun.events import Event, Reporter, RunStarted, RunStopping, StageFinished, StageStarted
 from dagrun.graph import TopologicalSorter
 from dagrun.jobs import Job, user_traceback
 from dagrun.plan import Plan
@@ -19,7 +25,8 @@ from dagrun.signals import StopRequest
 from dagrun.state import StageStatus
 from dagrun.store import StateStore
 
-_Done = Tuple[str, StageStatus, float, Optional[str]]  # name, status, duration, traceback
+_Outcome = Tuple[StageStatus, float, Optional[str]]  # status, duration, traceback
+POLL_INTERVAL = 0.05  # seconds between the reporter's turns: events reach it in batches
 
 
 def run_stage(name: str, job: Job) -> Tuple[StageStatus, float, Optional[str]]:
@@ -48,114 +55,142 @@ def execute(
     """Run `plan.to_run` on `executor`, at most `workers` at a time, longest remaining chain first.
 
     A stage is submitted as soon as its last dependency succeeds; a failed stage's descendants never
-    start. Each outcome is written to `store` by the thread that saw the stage finish, before the
-    scheduler hears of it, so no dependent can start before its dependency's success is recorded."""
+    start. Each outcome is written to `store` by the thread that saw the stage finish, before any
+    stage that needs it is submitted. Call from one thread; the reporter hears events in that thread."""
     stop = stop or StopRequest()
     started_at = clock()
     reporter.handle(RunStarted(plan, workers, time.time(), notes))
-    needs = {name: plan.pipeline.stages[name].needs for name in plan.to_run}
-    sorter: TopologicalSorter[str] = TopologicalSorter()
-    for name in plan.to_run:
-        sorter.add(name, *(d for d in needs[name] if d in needs))
-    sorter.prepare()
-    rank = {name: i for i, name in enumerate(plan.pipeline.order)}
-    ready: List[Tuple[float, int, str]] = []
-    finished: queue.SimpleQueue[Optional[_Done]] = queue.SimpleQueue()
-    stop.listen(lambda: finished.put(None))  # wake the loop at once
-    running: Set[str] = set()
-    outcomes: Dict[str, StageOutcome] = {}
-    stopping: Optional[str] = None
-
-    def on_done(name: str, future: Future[Tuple[StageStatus, float, Optional[str]]]) -> None:
-        # Runs in the thread that completed the future: record first, then tell the loop.
-        if future.cancelled():
-            return
-        try:
-            status, duration, error = future.result()
-        except BaseException as e:  # the executor itself failed to run the stage
-            status, duration, error = StageStatus.FAILED, 0.0, user_traceback(e)
-        if store.record({name: status}):
-            finished.put((name, status, duration, error))
-
-    def finish(item: _Done) -> None:
-        nonlocal stopping
-        name, status, duration, error = item
-        running.discard(name)
-        outcomes[name] = StageOutcome(name, status, duration, error)
-        if status is StageStatus.SUCCESS:
-            sorter.done(name)
-        elif fail_fast and stopping is None:
-            stopping = f"{name} failed and --fail-fast is on"
-            reporter.handle(RunStopping(stopping, tuple(running), time.time(), abandon=False))
-        reporter.handle(StageFinished(name, status, duration, time.time(), error))
-
+    run = _Run(plan, jobs, store, executor, workers, fail_fast)
+    stop.listen(run.wake.set)
     try:
+        run.submit(run.take_ready())
         while True:
-            if stopping is None and stop.requested:
-                stopping = f"interrupted by {signal_name(stop.signum or 0)}"
-                reporter.handle(RunStopping(stopping, tuple(running), time.time(), abandon=True))
-            if stopping is None:
-                for name in sorter.get_ready():
-                    heapq.heappush(ready, (-plan.priority[name], rank[name], name))
-                _start(ready, running, workers, jobs, store, reporter, executor, on_done)
-            if not running or stop.requested:
-                break
-            try:
-                # Wake when state.yml is due, so it never lags the journal by much over the interval.
-                item = finished.get(timeout=max(0.01, store.seconds_to_snapshot()))
-            except queue.Empty:
-                store.snapshot_if_due()
-                continue
-            if item is not None:  # None: a stop request woke the loop
-                finish(item)
-            for item in _drain(finished):  # stages that finished together are handled together
-                finish(item)
+            run.wake.wait(min(POLL_INTERVAL, store.seconds_to_snapshot()))
+            run.wake.clear()
+            for event in run.drain():
+                reporter.handle(event)
+            run.raise_error()
             store.check()
+            if stop.requested or run.finished():
+                break
             store.snapshot_if_due()
     except KeyboardInterrupt:  # no handler installed (not the main thread's run, or set up by the caller)
         stop.request(signal.SIGINT)
-    # Stages that finished just as the run stopped keep their outcome, in the result as in the store.
-    for item in _drain(finished):
-        if item[0] in running:
-            finish(item)
-    if running:
-        # Abandoned, not failed: a later run starts them again. A stage that finished meanwhile
-        # keeps the outcome its thread recorded.
-        store.release_running(running)
-        executor.shutdown(wait=False, cancel_futures=True)
-    return _result(plan, outcomes, running, stop, clock() - started_at)
+    if stop.requested:
+        stopped = run.abandon()
+        reporter.handle(
+            RunStopping(f"interrupted by {signal_name(stop.signum or 0)}", tuple(sorted(stopped)), time.time(), True)
+        )
+        if stopped:
+            executor.shutdown(wait=False, cancel_futures=True)
+    for event in run.drain():
+        reporter.handle(event)
+    return _result(plan, run.outcomes, run.running, stop, clock() - started_at)
 
 
-def _drain(finished: queue.SimpleQueue[Optional[_Done]]) -> Iterator[_Done]:
-    while not finished.empty():
-        item = finished.get_nowait()
-        if item is not None:
-            yield item
+class _Run:
+    """The scheduling state of one run, shared by the threads that complete stages."""
 
+    def __init__(
+        self, plan: Plan, jobs: Dict[str, Job], store: StateStore, executor: Executor, workers: int, fail_fast: bool
+    ) -> None:
+        self.plan, self.jobs, self.store, self.executor = plan, jobs, store, executor
+        self.workers, self.fail_fast = workers, fail_fast
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self.running: Set[str] = set()
+        self.outcomes: Dict[str, StageOutcome] = {}
+        self.stopping = False
+        self.abandoned = False
+        self.error: Optional[BaseException] = None
+        needs = {name: plan.pipeline.stages[name].needs for name in plan.to_run}
+        self.sorter: TopologicalSorter[str] = TopologicalSorter()
+        for name in plan.to_run:
+            self.sorter.add(name, *(d for d in needs[name] if d in needs))
+        self.sorter.prepare()
+        self.rank = {name: i for i, name in enumerate(plan.pipeline.order)}
+        self.ready: List[Tuple[float, int, str]] = []
 
-def _start(
-    ready: List[Tuple[float, int, str]],
-    running: Set[str],
-    workers: int,
-    jobs: Dict[str, Job],
-    store: StateStore,
-    reporter: Reporter,
-    executor: Executor,
-    on_done: Callable[[str, Future[Tuple[StageStatus, float, Optional[str]]]], None],
-) -> None:
-    batch: List[str] = []
-    while ready and len(running) + len(batch) < workers:
-        batch.append(heapq.heappop(ready)[2])
-    if not batch:
-        return
-    # RUNNING is recorded before the stages can finish, so it never overwrites their outcome.
-    store.record({name: StageStatus.RUNNING for name in batch})
-    now = time.time()
-    for name in batch:
-        running.add(name)
-        reporter.handle(StageStarted(name, now))
-        future = executor.submit(run_stage, name, jobs[name])
-        future.add_done_callback(lambda f, name=name: on_done(name, f))  # type: ignore[misc]
+    def take_ready(self, finished: Optional[Dict[str, StageStatus]] = None) -> List[str]:
+        """Under the lock: pick the next stages and record them RUNNING, together with `finished`."""
+        with self.lock:
+            return self._take_ready(finished or {})
+
+    def _take_ready(self, changes: Dict[str, StageStatus]) -> List[str]:
+        batch: List[str] = []
+        if not self.stopping:
+            for name in self.sorter.get_ready():
+                heapq.heappush(self.ready, (-self.plan.priority[name], self.rank[name], name))
+            while self.ready and len(self.running) + len(batch) < self.workers:
+                batch.append(heapq.heappop(self.ready)[2])
+        # One journal write carries what finished and what starts; RUNNING is recorded before the
+        # stage can finish, so it never overwrites the outcome.
+        changes.update((name, StageStatus.RUNNING) for name in batch)
+        if changes and not self.store.record(changes):
+            return []
+        now = time.time()
+        for name in batch:
+            self.running.add(name)
+            self.events.put(StageStarted(name, now))
+        return batch
+
+    def submit(self, batch: List[str]) -> None:
+        # Outside the lock: a future that is already done runs its callback right here.
+        for name in batch:
+            future = self.executor.submit(run_stage, name, self.jobs[name])
+            future.add_done_callback(lambda f, name=name: self.on_done(name, f))  # type: ignore[misc]
+        if not batch:
+            with self.lock:
+                if not self.running:
+                    self.wake.set()
+
+    def on_done(self, name: str, future: Future[_Outcome]) -> None:
+        """In the thread that completed the stage: record, release its dependents, start the next."""
+        try:
+            if future.cancelled():
+                return
+            try:
+                status, duration, error = future.result()
+            except BaseException as e:  # the executor itself failed to run the stage
+                status, duration, error = StageStatus.FAILED, 0.0, user_traceback(e)
+            with self.lock:
+                if self.abandoned:
+                    return
+                self.running.discard(name)
+                self.outcomes[name] = StageOutcome(name, status, duration, error)
+                if status is StageStatus.SUCCESS:
+                    self.sorter.done(name)
+                elif self.fail_fast and not self.stopping:
+                    self.stopping = True
+                    reason = f"{name} failed and --fail-fast is on"
+                    self.events.put(RunStopping(reason, tuple(sorted(self.running)), time.time(), False))
+                self.events.put(StageFinished(name, status, duration, time.time(), error))
+                batch = self._take_ready({name: status})
+            self.submit(batch)
+        except BaseException as e:  # a callback's exception would be lost; the run loop raises it
+            self.error = e
+            self.wake.set()
+
+    def finished(self) -> bool:
+        with self.lock:
+            return not self.running
+
+    def abandon(self) -> Set[str]:
+        """Stop: nothing new starts, and stages still running are recorded as not run. A stage that
+        finishes later is ignored, so the result and the state file agree."""
+        with self.lock:
+            self.stopping = self.abandoned = True
+            self.store.release_running(self.running)
+            return set(self.running)
+
+    def drain(self) -> Iterator[Event]:
+        while not self.events.empty():
+            yield self.events.get_nowait()
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 def _result(

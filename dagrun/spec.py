@@ -208,7 +208,14 @@ def _stage_name(path: Path, key: yaml.Node, problems: List[str]) -> Optional[str
     return str(key.value)
 
 
+_STR, _SEQ = _TAG + "str", _TAG + "seq"
+
+
 def _needs(path: Path, name: str, value: yaml.Node, problems: List[str]) -> Optional[List[Tuple[str, int]]]:
+    if value.tag == _SEQ and isinstance(value, yaml.SequenceNode):  # the common case, kept lean
+        items = value.value
+        if all(item.tag == _STR and isinstance(item, yaml.ScalarNode) for item in items):
+            return [(item.value, item.start_mark.line + 1) for item in items]
     at = f"{path}:{_line(value)}: stage '{name}'"
     if isinstance(value, yaml.ScalarNode):
         if value.tag == _TAG + "null":

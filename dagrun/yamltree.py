@@ -8,7 +8,7 @@ deeper than `max_depth` becomes an empty placeholder node that still says what i
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 import yaml
 from yaml.events import (
@@ -62,8 +62,20 @@ def _check_flow_depth(text: str) -> None:
             depth -= 1
 
 
+_PLAIN: Dict[str, str] = {}  # plain scalar -> its tag; names repeat, so this saves most regex work
+
+
 def resolve(kind: type, value: Optional[str], implicit: object) -> str:
     return str(_RESOLVER.resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+
+
+def _resolve_plain(value: str) -> str:
+    tag = _PLAIN.get(value)
+    if tag is None:
+        tag = resolve(ScalarNode, value, (True, False))
+        if len(_PLAIN) < 200_000:
+            _PLAIN[value] = tag
+    return tag
 
 
 def compose_shallow(text: str, max_depth: int) -> Optional[Node]:
@@ -88,7 +100,8 @@ def _compose(text: str, max_depth: int) -> Optional[Node]:
     root: Optional[Node] = None
     skipping = 0  # nesting depth inside a collection that is too deep to keep
     documents = 0
-    for event in yaml.parse(text, Loader=_Loader):
+    events: Iterator[Any] = yaml.parse(text, Loader=_Loader)  # dispatched on exact type below
+    for event in events:
         if skipping:
             if isinstance(event, CollectionStartEvent):
                 skipping += 1
@@ -96,42 +109,48 @@ def _compose(text: str, max_depth: int) -> Optional[Node]:
                 skipping -= 1
             continue
         node: Node
-        if isinstance(event, ScalarEvent):
-            tag = event.tag if event.tag not in (None, "!") else resolve(ScalarNode, event.value, event.implicit)
-            node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)  # type: ignore[arg-type]
-        elif isinstance(event, AliasEvent):
+        kind = type(event)
+        if kind is ScalarEvent:
+            if event.tag not in (None, "!"):
+                tag = event.tag
+            elif event.implicit[0]:
+                tag = _resolve_plain(event.value)
+            else:
+                tag = resolve(ScalarNode, event.value, event.implicit)
+            node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+        elif kind is AliasEvent:
             if event.anchor not in anchors:
                 raise yaml.composer.ComposerError(
                     None,
                     None,
                     f"found undefined alias {event.anchor!r}",
-                    event.start_mark,  # type: ignore[arg-type]
+                    event.start_mark,
                 )
             node = anchors[event.anchor]
-        elif isinstance(event, (SequenceStartEvent, MappingStartEvent)):
-            kind = SequenceNode if isinstance(event, SequenceStartEvent) else MappingNode
-            tag = event.tag if event.tag not in (None, "!") else resolve(kind, None, event.implicit)
-            node = kind(tag, [], event.start_mark, event.end_mark, flow_style=event.flow_style)  # type: ignore[arg-type]
+        elif kind is SequenceStartEvent or kind is MappingStartEvent:
+            node_kind = SequenceNode if kind is SequenceStartEvent else MappingNode
+            tag = event.tag if event.tag not in (None, "!") else resolve(node_kind, None, event.implicit)
+            node = node_kind(tag, [], event.start_mark, event.end_mark, flow_style=event.flow_style)
             if len(stack) >= max_depth:
                 skipping = 1
-        elif isinstance(event, (SequenceEndEvent, MappingEndEvent)):
+        elif kind is SequenceEndEvent or kind is MappingEndEvent:
             stack.pop()
             pending_key.pop()
             continue
-        elif isinstance(event, DocumentStartEvent):
+        elif kind is DocumentStartEvent:
             documents += 1
             if documents > 1:
                 raise yaml.composer.ComposerError(
                     "expected a single document in the stream",
                     None,
                     "but found another document",
-                    event.start_mark,  # type: ignore[arg-type]
+                    event.start_mark,
                 )
             continue
         else:  # stream start and end, document end
             continue
-        anchor = getattr(event, "anchor", None)
-        if anchor is not None and not isinstance(event, AliasEvent):
+        anchor = event.anchor if kind is not AliasEvent else None
+        if anchor is not None:
             anchors[anchor] = node
         if not stack:
             root = node
@@ -142,7 +161,7 @@ def _compose(text: str, max_depth: int) -> Optional[Node]:
         else:
             stack[-1].value.append((pending_key[-1], node))
             pending_key[-1] = None
-        if isinstance(event, CollectionStartEvent) and not skipping:
-            stack.append(node)  # type: ignore[arg-type]
+        if isinstance(node, (SequenceNode, MappingNode)) and kind is not AliasEvent and not skipping:
+            stack.append(node)
             pending_key.append(None)
     return root

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dagrun.errors import JobsError
-from dagrun.jobs import load_jobs
+from dagrun.jobs import _needs_arguments, load_jobs
 from dagrun.spec import Pipeline, parse_pipeline
 
 from .conftest import write
@@ -121,3 +121,22 @@ def test_a_path_module_is_loaded_afresh_each_time(tmp_path: Path) -> None:
     assert load_jobs(str(path), PIPE)["Lint"]() == 1
     write(tmp_path, "fresh_jobs.py", "def Lint(): return 2\ndef Test(): pass\n")
     assert load_jobs(str(path), PIPE)["Lint"]() == 2
+
+
+@pytest.mark.parametrize(
+    "source, needs",
+    [
+        ("def f(): pass", False),
+        ("def f(a=1, *args, b=2, **kw): pass", False),
+        ("def f(a): pass", True),
+        ("def f(a, /, b=1): pass", True),
+        ("def f(*, key): pass", True),
+        ("def f(a=1, *, key=2): pass", False),
+        ("import functools\ndef g(x): pass\n@functools.wraps(g)\ndef f(): pass", True),
+    ],
+    ids=["none", "all-defaulted", "positional", "positional-only", "keyword-only", "defaulted-keyword", "wrapped"],
+)
+def test_whether_a_function_needs_arguments_matches_inspect(source: str, needs: bool) -> None:
+    namespace: dict = {}
+    exec(source, namespace)
+    assert _needs_arguments(namespace["f"]) is needs

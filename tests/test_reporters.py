@@ -6,6 +6,7 @@ import io
 import re
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import List
 
@@ -128,7 +129,10 @@ def test_live_view_draws_running_stages_counts_and_bar(tmp_path: Path) -> None:
         gate.wait(5)
 
     def fast() -> None:
-        # Render the panel while Slow runs and Fast is this stage.
+        # Render the panel while Slow runs and Fast is this stage; events reach it within 50 ms.
+        deadline = time.monotonic() + 5
+        while "running 2" not in _render(reporter) and time.monotonic() < deadline:
+            time.sleep(0.01)
         seen.append(_render(reporter))
         gate.set()
 
