@@ -5,7 +5,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "venv"  # virtualenv can no longer seed Python 3.8
-nox.options.sessions = ["tests", "stress", "lint"]
+nox.options.sessions = ["tests", "stress", "bench_smoke", "lint"]
 nox.options.reuse_existing_virtualenvs = False
 
 PYTHONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
@@ -23,6 +23,13 @@ def stress(session: nox.Session) -> None:
     """The long fault loops (hundreds of kill -9), once: they test dagrun, not the interpreter."""
     session.install("-e", ".[test]")
     session.run("pytest", "-m", "stress", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench_smoke(session: nox.Session) -> None:
+    """The benchmark in its smallest mode: it must work; how fast is not judged here."""
+    session.install(".")
+    session.run("python", "benchmarks/run.py", "--smoke", "--output", f"{session.create_tmp()}/performance.md")
 
 
 @nox.session(python="3.11")

@@ -13,7 +13,6 @@ import click
 
 from dagrun import __version__
 from dagrun.errors import DagrunError
-from dagrun.render import plural
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -193,6 +192,7 @@ def plan(stages_file: Path, state_path: Optional[Path]) -> None:
 @_user_errors
 def reset(stages_file: Path, state_path: Optional[Path]) -> None:
     """Clear the state of every stage, so the next run starts from scratch."""
+    from dagrun.render import plural
     from dagrun.runner import reset as reset_pipeline
     from dagrun.spec import load_pipeline
     from dagrun.state import StageStatus
@@ -226,6 +226,8 @@ def _exit_now_if_stage_threads_linger(code: int) -> None:
         t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
     ]
     if lingering:
+        from dagrun.render import plural
+
         click.echo(
             f"dagrun: not waiting for {plural(len(lingering), 'thread')} that stages started and left "
             f"running ({', '.join(lingering[:5])})",

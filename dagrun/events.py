@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
-from dagrun.plan import Plan
+from dagrun.planner import Plan
 from dagrun.result import RunResult
 from dagrun.state import StageStatus
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import importlib
 import importlib.util
@@ -170,6 +169,8 @@ def _needs_arguments(fn: Callable[..., object]) -> bool:
 
 def _as_job(fn: Callable[[], object]) -> Job:
     if inspect.iscoroutinefunction(fn):
+        import asyncio  # only pipelines with async stages pay for importing it
+
         # Each async stage gets its own event loop in the worker that runs it.
         def run_coroutine() -> object:
             return asyncio.run(fn())  # type: ignore[arg-type,unused-ignore]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
-from dagrun.plan import Plan
+from dagrun.planner import Plan
 from dagrun.result import RunResult, signal_name
 from dagrun.state import StageStatus
 

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import Executor
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
 
-from dagrun.events import NullReporter, Reporter, RunFinished
-from dagrun.executors import default_workers, make_executor
-from dagrun.jobs import Job
 from dagrun.lock import RunLock
-from dagrun.plan import Plan, make_plan
-from dagrun.result import RunResult
-from dagrun.signals import StopRequest, stop_on_signals
-from dagrun.spec import Pipeline
-from dagrun.state import State
-from dagrun.store import StateStore, read_state, reset_state
+from dagrun.planner import Plan, make_plan
+from dagrun.store import read_state, reset_state
+
+if TYPE_CHECKING:  # `plan` and `reset` need none of these; `run` imports them when called
+    from concurrent.futures import Executor
+
+    from dagrun.events import Reporter
+    from dagrun.jobs import Job
+    from dagrun.result import RunResult
+    from dagrun.signals import StopRequest
+    from dagrun.spec import Pipeline
+    from dagrun.state import State
 
 STATE_FILE_NAME = "state.yml"
 
@@ -55,7 +57,11 @@ def run(
     Holds the state file's lock for the whole run (LockHeldError if another run has it). In the main
     thread, SIGINT, SIGTERM and SIGHUP stop the run promptly: nothing new starts, running stages are
     recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
+    from dagrun.events import NullReporter, RunFinished
+    from dagrun.executors import default_workers, make_executor
     from dagrun.scheduler import execute
+    from dagrun.signals import StopRequest, stop_on_signals
+    from dagrun.store import StateStore
 
     path = _state_path(pipeline, state_path)
     workers = workers or default_workers()

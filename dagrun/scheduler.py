@@ -19,7 +19,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 from dagrun.events import Event, Reporter, RunStarted, RunStopping, StageFinished, StageStarted
 from dagrun.graph import TopologicalSorter
 from dagrun.jobs import Job, user_traceback
-from dagrun.plan import Plan
+from dagrun.planner import Plan
 from dagrun.result import RunResult, StageOutcome, signal_name
 from dagrun.signals import StopRequest
 from dagrun.state import StageStatus

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from enum import Enum
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Optional
@@ -130,7 +129,7 @@ def is_status_text(text: str) -> bool:
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that a crash at any instant leaves the old file or the new one:
     a temp file in the same folder, flushed and fsynced, renamed over it, then the folder fsynced."""
-    tmp = path.with_name(f"{temp_prefix(path)}{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = path.with_name(f"{temp_prefix(path)}{os.getpid()}-{os.urandom(4).hex()}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:

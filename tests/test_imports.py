@@ -25,3 +25,14 @@ def test_the_command_line_does_not_import_rich_until_it_draws() -> None:
     code = "import sys, dagrun.cli, dagrun.runner, dagrun.reporters; print('rich' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_public_names_are_the_documented_objects_even_after_every_module_is_imported() -> None:
+    code = (
+        "import importlib, types, dagrun\n"
+        f"for m in {MODULES!r}: importlib.import_module(m)\n"
+        "bad = [n for n in dagrun.__all__ if isinstance(getattr(dagrun, n), types.ModuleType)]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr

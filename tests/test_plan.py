@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagrun.plan import make_plan
+from dagrun.planner import make_plan
 from dagrun.spec import parse_pipeline
 from dagrun.state import StageStatus
 

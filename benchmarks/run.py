@@ -1,0 +1,365 @@
+#!/usr/bin/env python3
+"""dagrun's benchmark: dagrun and its baselines as whole processes, side by side, in one run.
+
+    python benchmarks/run.py --quick          # under two minutes
+    python benchmarks/run.py                  # up to 100,000 stages
+    python benchmarks/run.py --with-doit --with-dask   # also installs and runs those
+    python benchmarks/run.py --smoke          # seconds; checks that it works (CI)
+
+Every figure is the median of --repeat runs of a fresh process; the machine is shared and noisy,
+so compare ratios taken in the same run, not figures across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTRA_VENV = ROOT / "benchmarks" / ".venv-baselines"
+MARK_START, MARK_END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
+FLOOR_1THREAD = """
+import importlib, sys, yaml
+from graphlib import TopologicalSorter
+sys.path.insert(0, ".")
+spec = yaml.load(open("stages.yaml"), Loader=yaml.CSafeLoader)
+jobs = importlib.import_module("jobs")
+for name in TopologicalSorter({k: v or () for k, v in spec.items()}).static_order():
+    getattr(jobs, name)()
+"""
+
+FLOOR_POOL = """
+import importlib, sys, yaml
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from graphlib import TopologicalSorter
+sys.path.insert(0, ".")
+spec = yaml.load(open("stages.yaml"), Loader=yaml.CSafeLoader)
+jobs = importlib.import_module("jobs")
+sorter = TopologicalSorter({k: v or () for k, v in spec.items()})
+sorter.prepare()
+with ThreadPoolExecutor(2) as pool:
+    pending = {}
+    while sorter.is_active():
+        for name in sorter.get_ready():
+            pending[pool.submit(getattr(jobs, name))] = name
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            future.result()
+            sorter.done(pending.pop(future))
+"""
+
+DASK = """
+import importlib, sys, yaml
+import dask.threaded
+sys.path.insert(0, ".")
+spec = yaml.load(open("stages.yaml"), Loader=yaml.CSafeLoader)
+jobs = importlib.import_module("jobs")
+def call(fn, *deps):
+    return fn()
+graph = {name: (call, getattr(jobs, name), *(deps or ())) for name, deps in spec.items()}
+dask.threaded.get(graph, list(graph), num_workers=2)
+"""
+
+DODO = """
+import sys, yaml
+sys.path.insert(0, ".")
+import jobs
+DOIT_CONFIG = {"verbosity": 0, "dep_file": ".doit.db", "backend": "json"}
+spec = yaml.load(open("stages.yaml"), Loader=yaml.CSafeLoader)
+def task_stage():
+    for name, deps in spec.items():
+        yield {"name": name, "actions": [getattr(jobs, name)], "task_dep": ["stage:" + d for d in deps or ()],
+               "uptodate": [False]}
+"""
+
+
+@dataclass
+class Measure:
+    wall: float  # seconds
+    rss_kb: int  # peak resident memory of the process
+
+
+def run_once(cmd: Sequence[str], cwd: Path, out: Path, env: Optional[Dict[str, str]] = None) -> Measure:
+    """Wall time and peak memory of one process (wait4 gives the child's own rusage)."""
+    with out.open("w") as sink:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status >> 8
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark: {' '.join(cmd)} failed with {proc.returncode}; see {out}")
+    rss = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss // 1024
+    return Measure(wall, rss)
+
+
+def median(measures: List[Measure]) -> Measure:
+    return Measure(statistics.median(m.wall for m in measures), int(statistics.median(m.rss_kb for m in measures)))
+
+
+def make_pipeline(folder: Path, shape: str, n: int, seed: int = 1) -> None:
+    """chain: each stage needs the previous; wide: none needs anything; layered: layers of 100,
+    each stage needing two random stages of the layer before."""
+    rng = random.Random(seed)
+    names = [f"s{i}" for i in range(n)]
+    lines = []
+    for i, name in enumerate(names):
+        if shape == "chain":
+            deps = [names[i - 1]] if i else []
+        elif shape == "wide":
+            deps = []
+        else:
+            layer = i // 100
+            deps = sorted({names[j] for j in rng.sample(range((layer - 1) * 100, layer * 100), 2)}) if layer else []
+        lines.append(f"{name}: [{', '.join(deps)}]")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "stages.yaml").write_text("\n".join(lines) + "\n")
+    (folder / "jobs.py").write_text("".join(f"def {name}(): pass\n" for name in names))
+
+
+def clean(folder: Path) -> None:
+    for pattern in ("state.yml", ".state.yml.*", ".doit.db*", ".dagrun"):
+        for path in folder.glob(pattern):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def runners(python: str, extra_python: Optional[str], with_doit: bool, with_dask: bool) -> Dict[str, List[str]]:
+    found = {
+        "floor: 1 thread": [python, "-c", FLOOR_1THREAD],
+        "floor: 2-thread pool": [python, "-c", FLOOR_POOL],
+        "dagrun": [python, "-m", "dagrun", "run", "--jobs", "jobs", "--progress", "plain"],
+    }
+    if with_dask and extra_python:
+        found["dask threaded, 2 threads"] = [extra_python, "-c", DASK]
+    if with_doit and extra_python:
+        found["doit, 2 threads"] = [extra_python, "-m", "doit", "-f", "dodo.py", "-n", "2", "-P", "thread"]
+    return found
+
+
+def install_baselines(with_doit: bool, with_dask: bool) -> Optional[str]:
+    """doit and Dask go into a venv of their own, so they never touch dagrun's."""
+    if not (with_doit or with_dask):
+        return None
+    python = EXTRA_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(EXTRA_VENV)], check=True)
+    wanted = ["pyyaml"] + (["doit"] if with_doit else []) + (["dask"] if with_dask else [])
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *wanted], check=True)
+    return str(python)
+
+
+def bench_sizes(args: argparse.Namespace, extra_python: Optional[str], work: Path) -> List[str]:
+    rows = [
+        "| shape | stages | runner | wall (median) | µs / stage | peak memory | wall vs 2-thread pool "
+        "| memory vs pool |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for shape in args.shapes:
+        for n in args.sizes:
+            if shape != "layered" and n > max(args.sizes[:2] or args.sizes):
+                continue  # chain and wide only at the smaller sizes: layered is the headline
+            folder = work / f"{shape}-{n}"
+            make_pipeline(folder, shape, n)
+            (folder / "dodo.py").write_text(DODO)
+            results: Dict[str, Measure] = {}
+            for label, cmd in runners(sys.executable, extra_python, args.with_doit, args.with_dask).items():
+                if "doit" in label and n > 20_000:
+                    continue  # doit needs minutes here
+                measures = []
+                for _ in range(args.repeat):
+                    clean(folder)
+                    measures.append(run_once(cmd, folder, folder / "out.txt"))
+                m = results[label] = median(measures)
+                print(f"  {shape:8} {n:>7} {label:28} {m.wall:8.3f} s {m.rss_kb / 1024:7.1f} MB", flush=True)
+            # The common re-run: everything already succeeded, nothing to do.
+            clean(folder)
+            run_once(runners(sys.executable, None, False, False)["dagrun"], folder, folder / "out.txt")
+            results["dagrun, re-run with nothing to do"] = median(
+                [
+                    run_once(runners(sys.executable, None, False, False)["dagrun"], folder, folder / "out.txt")
+                    for _ in range(args.repeat)
+                ]
+            )
+            pool = results["floor: 2-thread pool"]
+            for label, m in results.items():
+                rows.append(
+                    f"| {shape} | {n:,} | {label} | {m.wall:.3f} s | {m.wall / n * 1e6:,.0f} | "
+                    f"{m.rss_kb / 1024:.1f} MB | {m.wall / pool.wall:.2f}x | {m.rss_kb / pool.rss_kb:.2f}x |"
+                )
+    return rows
+
+
+def bench_live_view(args: argparse.Namespace, work: Path) -> List[str]:
+    """The live view's cost: the same run drawn in a pseudo-terminal, against plain output."""
+    import pty
+
+    n = args.live_size
+    folder = work / f"live-{n}"
+    make_pipeline(folder, "layered", n)
+
+    def in_pty() -> Measure:
+        master, slave = pty.openpty()
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dagrun", "run", "--jobs", "jobs", "--progress", "live"],
+            cwd=folder,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+        )
+        os.close(slave)
+        while True:
+            try:
+                if not os.read(master, 1 << 16):
+                    break
+            except OSError:
+                break
+        usage = os.wait4(proc.pid, 0)[2]
+        os.close(master)
+        return Measure(time.perf_counter() - start, usage.ru_maxrss)
+
+    plain, live = [], []
+    for _ in range(args.repeat):
+        clean(folder)
+        plain.append(
+            run_once(
+                [sys.executable, "-m", "dagrun", "run", "--jobs", "jobs", "--progress", "plain"],
+                folder,
+                folder / "out.txt",
+            )
+        )
+        clean(folder)
+        live.append(in_pty())
+    p, lv = median(plain), median(live)
+    print(f"  live view {n}: plain {p.wall:.3f} s, live {lv.wall:.3f} s", flush=True)
+    return [
+        "| stages | plain output to a file | live view in a terminal | live / plain |",
+        "|---:|---:|---:|---:|",
+        f"| {n:,} | {p.wall:.3f} s | {lv.wall:.3f} s | {lv.wall / p.wall:.2f}x |",
+    ]
+
+
+def bench_startup(args: argparse.Namespace) -> List[str]:
+    cases: List[Tuple[str, List[str]]] = [
+        ("python -c pass", [sys.executable, "-c", "pass"]),
+        ("python -c 'import click, yaml'", [sys.executable, "-c", "import click, yaml"]),
+        ("dagrun --help", [sys.executable, "-m", "dagrun", "--help"]),
+        (
+            "dagrun plan stages.example.yaml",
+            [sys.executable, "-m", "dagrun", "plan", "stages.example.yaml", "--state", os.devnull + ".none"],
+        ),
+    ]
+    rows = ["| command | wall (median) | vs import click, yaml |", "|---|---:|---:|"]
+    results = {}
+    for label, cmd in cases:
+        with tempfile.TemporaryDirectory() as tmp:
+            results[label] = median([run_once(cmd, ROOT, Path(tmp) / "out.txt") for _ in range(max(args.repeat, 5))])
+    base = results["python -c 'import click, yaml'"].wall
+    for label, m in results.items():
+        rows.append(f"| `{label}` | {m.wall * 1000:.0f} ms | {m.wall / base:.2f}x |")
+        print(f"  {label:34} {m.wall * 1000:6.0f} ms", flush=True)
+    return rows
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        model = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+        cpu = model.group(1) if model else cpu
+    except OSError:
+        pass
+    try:
+        mem = int(re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 2**20  # type: ignore[union-attr]
+        memory = f"{mem:.0f} GiB"
+    except (OSError, AttributeError):
+        memory = "unknown memory"
+    return (
+        f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} CPUs, {memory}; "
+        f"Python {platform.python_version()}"
+    )
+
+
+def write_report(path: Path, sections: List[Tuple[str, List[str]]], args: argparse.Namespace) -> None:
+    command = "python benchmarks/run.py " + " ".join(args.argv)
+    body = [
+        MARK_START,
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} on {machine()}, with `{command.strip()}`; "
+        f"each figure is the median of {args.repeat} runs.",
+        "",
+    ]
+    for title, rows in sections:
+        body += [f"### {title}", "", *rows, ""]
+    body.append(MARK_END)
+    text = path.read_text() if path.exists() else f"# Performance\n\n{MARK_START}\n{MARK_END}\n"
+    if MARK_START in text and MARK_END in text:
+        before, rest = text.split(MARK_START, 1)
+        after = rest.split(MARK_END, 1)[1]
+        text = before + "\n".join(body) + after
+    else:
+        text += "\n" + "\n".join(body) + "\n"
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="sizes up to 10,000, 3 repeats: under two minutes")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, 1 repeat: checks that it works")
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--shapes", type=lambda s: s.split(","), default=["layered", "chain", "wide"])
+    parser.add_argument("--repeat", type=int)
+    parser.add_argument(
+        "--with-doit", action="store_true", help="install doit in benchmarks/.venv-baselines and run it"
+    )
+    parser.add_argument(
+        "--with-dask", action="store_true", help="install Dask in benchmarks/.venv-baselines and run it"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=ROOT / "docs" / "performance.md",
+        help="the markdown file whose benchmark section is replaced (default: docs/performance.md)",
+    )
+    args = parser.parse_args(argv)
+    args.argv = argv
+    if args.smoke:
+        args.sizes, args.repeat, args.live_size = args.sizes or [100], args.repeat or 1, 100
+    elif args.quick:
+        args.sizes, args.repeat, args.live_size = args.sizes or [100, 1_000, 10_000], args.repeat or 3, 10_000
+    else:
+        args.sizes, args.repeat, args.live_size = args.sizes or [100, 1_000, 10_000, 100_000], args.repeat or 5, 10_000
+    extra = install_baselines(args.with_doit, args.with_dask)
+    with tempfile.TemporaryDirectory(prefix="dagrun-bench-") as tmp:
+        work = Path(tmp)
+        print("pipelines of no-op stages:", flush=True)
+        sizes = bench_sizes(args, extra, work)
+        print("the live view:", flush=True)
+        live = bench_live_view(args, work)
+        print("start-up:", flush=True)
+        startup = bench_startup(args)
+    write_report(
+        args.output,
+        [("No-op stages: dagrun against the floors", sizes), ("The live view's cost", live), ("Start-up", startup)],
+        args,
+    )
+
+
+if __name__ == "__main__":
+    main()
