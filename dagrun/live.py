@@ -66,7 +66,6 @@ class LiveReporter:
         if isinstance(event, StageStarted):
             with self._lock:
                 self._running[event.name] = event.time
-                self._spinners[event.name] = Spinner("dots", style="cyan")
         elif isinstance(event, StageFinished):
             self._finished(event)
         elif isinstance(event, RunStarted):
@@ -88,9 +87,11 @@ class LiveReporter:
                 self._stopping = event.reason
         elif isinstance(event, RunFinished):
             self.close()
-            self.print(Text(""))
-            for style, text in summary_lines(event.result):
-                self.print(Text(text, style=_STYLES[style]))
+            summary = Text("\n")
+            for style, text in summary_lines(event.result):  # one print: 10,000 would take seconds
+                summary.append(text + "\n", style=_STYLES[style] or None)
+            summary.rstrip()
+            self.print(summary)
 
     def _finished(self, event: StageFinished) -> None:
         with self._lock:
@@ -189,9 +190,10 @@ class LiveReporter:
             running = sorted(self._running.items(), key=lambda kv: kv[1])
             table = Table.grid(padding=(0, 1))
             for name, started in running[:MAX_RUNNING_ROWS]:
-                table.add_row(
-                    self._spinners[name], Text(name, style="bold"), Text(duration(now - started), style="dim")
-                )
+                spinner = self._spinners.get(name)
+                if spinner is None:  # made for the rows shown only
+                    spinner = self._spinners[name] = Spinner("dots", style="cyan")
+                table.add_row(spinner, Text(name, style="bold"), Text(duration(now - started), style="dim"))
             if len(running) > MAX_RUNNING_ROWS:
                 table.add_row("", Text(f"and {len(running) - MAX_RUNNING_ROWS} more running", style="dim"), "")
             finished = self._succeeded + self._failed

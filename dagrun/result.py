@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 from dagrun.state import StageStatus, State
 
@@ -12,8 +12,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 
 
-@dataclass(frozen=True)
-class StageOutcome:
+class StageOutcome(NamedTuple):
+    """One per stage that ran (a named tuple: made once per stage, on the hot path)."""
+
     name: str
     status: StageStatus  # SUCCESS or FAILED
     duration: float  # seconds

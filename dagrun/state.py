@@ -35,7 +35,8 @@ class StageStatus(Enum):
 
 State = Dict[str, StageStatus]
 _BY_VALUE = {s.value: s for s in StageStatus}
-_TEXTS = {s.text for s in StageStatus}
+TEXT = {s: s.text for s in StageStatus}  # a dict lookup; the enum property is slow on hot paths
+_TEXTS = set(TEXT.values())
 
 
 def temp_prefix(path: Path) -> str:
@@ -119,7 +120,7 @@ def _yaml_key(name: str) -> str:
 
 def dump_state(state: Mapping[str, StageStatus]) -> str:
     """The seed's format, one `Name: STATUS` line per stage, in the order given."""
-    return "".join(f"{_yaml_key(name)}: {status.text}\n" for name, status in state.items())
+    return "".join(f"{_yaml_key(name)}: {TEXT[status]}\n" for name, status in state.items())
 
 
 def is_status_text(text: str) -> bool:

@@ -12,7 +12,16 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from dagrun import journal
 from dagrun.errors import StateError
-from dagrun.state import StageStatus, State, dump_state, parse_state, read_state_text, temp_prefix, write_atomically
+from dagrun.state import (
+    TEXT,
+    StageStatus,
+    State,
+    dump_state,
+    parse_state,
+    read_state_text,
+    temp_prefix,
+    write_atomically,
+)
 
 SNAPSHOT_INTERVAL = 1.0  # seconds: how far state.yml may lag behind the journal during a run
 
@@ -114,7 +123,7 @@ class StateStore:
         self._dirty = True
         if self._journal is not None and self.error is None:
             try:
-                self._journal.append([(name, status.text) for name, status in changes.items()])
+                self._journal.append([(name, TEXT[status]) for name, status in changes.items()])
             except OSError as e:
                 # Called from worker threads, which cannot stop the run: check() raises it in the loop.
                 self.error = StateError(

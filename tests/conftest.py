@@ -45,6 +45,12 @@ def Benchmark(): _mark("Benchmark")
 
 
 @pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read or fill the user's pipeline cache; subprocesses inherit the variable."""
+    monkeypatch.setenv("DAGRUN_CACHE_DIR", str(tmp_path_factory.mktemp("pipeline-cache")))
+
+
+@pytest.fixture(autouse=True)
 def forget_imported_jobs() -> Iterator[None]:
     """Jobs modules imported by name stay in sys.modules; each test starts without them."""
     before = set(sys.modules)
