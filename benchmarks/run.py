@@ -256,6 +256,134 @@ def bench_live_view(args: argparse.Namespace, work: Path) -> List[str]:
     ]
 
 
+def sleep_pipeline(seed: int = 3) -> Dict[str, Tuple[float, List[str]]]:
+    """200 sleeping stages: 125 short ones (2-10 ms) first in the file, then three chains of 25
+    (20-30 ms each) that some short ones feed into. With 4 workers the chains are the critical
+    path and the total work about fills the rest, so starting the short ones first costs."""
+    rng = random.Random(seed)
+    stages: Dict[str, Tuple[float, List[str]]] = {}
+    shorts = [f"short{i}" for i in range(125)]
+    for i, name in enumerate(shorts):
+        deps = rng.sample(shorts[:i], min(i, rng.choice([0, 0, 1, 2])))
+        stages[name] = (rng.uniform(0.002, 0.010), sorted(deps))
+    for c in range(3):
+        prev: List[str] = []
+        for k in range(25):
+            name = f"chain{c}_{k}"
+            feed = [rng.choice(shorts)] if rng.random() < 0.1 else []
+            stages[name] = (rng.uniform(0.020, 0.030), sorted(prev + feed))
+            prev = [name]
+    return stages
+
+
+def simulate(stages: Dict[str, Tuple[float, List[str]]], workers: int, policy: str) -> float:
+    """The makespan of list scheduling under a policy, with exact durations and no overhead."""
+    import heapq
+
+    names = list(stages)
+    index = {n: i for i, n in enumerate(names)}
+    dependents: Dict[str, List[str]] = {n: [] for n in names}
+    for n, (_, deps) in stages.items():
+        for d in deps:
+            dependents[d].append(n)
+    level: Dict[str, int] = {}
+    for n in names:  # file order is topological here
+        level[n] = 1 + max((level[d] for d in stages[n][1]), default=-1)
+    remaining: Dict[str, float] = {}
+    for n in reversed(names):
+        remaining[n] = stages[n][0] + max((remaining[d] for d in dependents[n]), default=0.0)
+    waiting = {n: len(stages[n][1]) for n in names}
+    ready: List[Tuple[Tuple[float, float], int, str]] = []  # ((level or 0, rank), file index, name)
+    clock, seq = 0.0, 0
+
+    def push(n: str) -> None:
+        nonlocal seq
+        seq += 1
+        rank = {"fifo": seq, "level": seq, "critical path": -remaining[n]}[policy]
+        heapq.heappush(ready, ((level[n] if policy == "level" else 0, rank), index[n], n))
+
+    for n in names:
+        if not waiting[n]:
+            push(n)
+    running: List[Tuple[float, str]] = []
+    current_level = 0
+    while ready or running:
+        while ready and len(running) < workers:
+            if policy == "level" and ready[0][0][0] > current_level:
+                if running:
+                    break  # the barrier: the next level waits for this one
+                current_level = int(ready[0][0][0])
+            _, _, n = heapq.heappop(ready)
+            heapq.heappush(running, (clock + stages[n][0], n))
+        clock, n = heapq.heappop(running)
+        for d in dependents[n]:
+            waiting[d] -= 1
+            if not waiting[d]:
+                push(d)
+    return clock
+
+
+def bench_critical_path(args: argparse.Namespace, work: Path) -> List[str]:
+    stages = sleep_pipeline()
+    workers = 4
+    folder = work / "critical-path"
+    folder.mkdir()
+    (folder / "stages.yaml").write_text("".join(f"{n}: [{', '.join(d)}]\n" for n, (_, d) in stages.items()))
+    body = [
+        "import os, time",
+        "LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'times.log')",
+        "def _sleep(name, seconds):",
+        "    start = time.time()",
+        "    time.sleep(seconds)",
+        "    with open(LOG, 'a') as f:",
+        "        f.write(f'{start} {time.time()}\\n')",
+    ]
+    body += [f"def {n}(): _sleep({n!r}, {s!r})" for n, (s, _) in stages.items()]
+    (folder / "jobs.py").write_text("\n".join(body) + "\n")
+    total = sum(s for s, _ in stages.values())
+    critical = simulate(stages, len(stages), "critical path")  # unlimited workers: the longest chain
+    bound = max(critical, total / workers)
+    rows = [
+        f"{len(stages)} stages, {workers} workers; total work {total:.3f} s, longest chain {critical:.3f} s, "
+        f"so no order can finish before {bound:.3f} s.",
+        "",
+        "| order | makespan | makespan / lower bound |",
+        "|---|---:|---:|",
+    ]
+    for policy in ("level", "fifo", "critical path"):
+        span = simulate(stages, workers, policy)
+        label = {"level": "level by level (simulated)", "fifo": "FIFO (simulated)"}.get(
+            policy, "critical path first (simulated)"
+        )
+        rows.append(f"| {label} | {span:.3f} s | {span / bound:.2f} |")
+
+    def real_run() -> float:
+        (folder / "times.log").unlink(missing_ok=True)
+        run_once(
+            [sys.executable, "-m", "dagrun", "run", "--jobs", "jobs", "-j", str(workers), "--progress", "quiet"],
+            folder,
+            folder / "out.txt",
+        )
+        times = [tuple(map(float, line.split())) for line in (folder / "times.log").read_text().splitlines()]
+        return max(e for _, e in times) - min(s for s, _ in times)
+
+    first, informed = [], []
+    for _ in range(args.repeat):
+        clean(folder)  # also forgets the durations: a first run
+        first.append(real_run())
+        for path in folder.glob("state.yml"):
+            path.unlink()  # a reset: the durations stay
+        informed.append(real_run())
+    for label, spans in (
+        ("dagrun, first run (chain length by count)", first),
+        ("dagrun, with the durations of the run before", informed),
+    ):
+        span = statistics.median(spans)
+        rows.append(f"| {label} | {span:.3f} s | {span / bound:.2f} |")
+        print(f"  {label}: {span:.3f} s = {span / bound:.2f} x the lower bound", flush=True)
+    return rows
+
+
 def bench_startup(args: argparse.Namespace) -> List[str]:
     cases: List[Tuple[str, List[str]]] = [
         ("python -c pass", [sys.executable, "-c", "pass"]),
@@ -354,11 +482,18 @@ def main(argv: Optional[List[str]] = None) -> None:
         sizes = bench_sizes(args, extra, work)
         print("the live view:", flush=True)
         live = bench_live_view(args, work)
+        print("critical-path scheduling:", flush=True)
+        critical = bench_critical_path(args, work)
         print("start-up:", flush=True)
         startup = bench_startup(args)
     write_report(
         args.output,
-        [("No-op stages: dagrun against the floors", sizes), ("The live view's cost", live), ("Start-up", startup)],
+        [
+            ("No-op stages: dagrun against the floors", sizes),
+            ("The live view's cost", live),
+            ("Critical-path scheduling", critical),
+            ("Start-up", startup),
+        ],
         args,
     )
 

@@ -57,6 +57,7 @@ def run(
     Holds the state file's lock for the whole run (LockHeldError if another run has it). In the main
     thread, SIGINT, SIGTERM and SIGHUP stop the run promptly: nothing new starts, running stages are
     recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
+    from dagrun.durations import load_durations, save_durations, weights
     from dagrun.events import NullReporter, RunFinished
     from dagrun.executors import default_workers, make_executor
     from dagrun.scheduler import execute
@@ -76,10 +77,11 @@ def run(
                 "ignored; a stage it recorded may run again",
             )
         pool = executor or make_executor("thread", workers)
+        known = load_durations(path)
         try:
             with stop_on_signals(stop):
                 result = execute(
-                    make_plan(pipeline, store.state),
+                    make_plan(pipeline, store.state, weights(known, pipeline.names)),
                     jobs,
                     store,
                     reporter,
@@ -95,6 +97,9 @@ def run(
         store.close()
         if executor is None:
             pool.shutdown(wait=not stop.requested)
+        if result.outcomes:
+            known.update((name, o.duration) for name, o in result.outcomes.items())
+            save_durations(path, known, pipeline.names)
     result = replace(result, state=store.state)
     reporter.handle(RunFinished(result, time.time()))
     return result

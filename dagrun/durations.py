@@ -1,0 +1,51 @@
+"""How long each stage took when it last ran, kept beside the state file, so that the next run can
+start the longest chains of work first. A hint, not state: losing it only costs ordering."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Dict, Mapping, Sequence
+
+
+def durations_path(state_path: Path) -> Path:
+    return state_path.with_name(f".{state_path.name}.durations")
+
+
+def load_durations(state_path: Path) -> Dict[str, float]:
+    """Seconds per stage from earlier runs; empty if there is no file or it is not readable."""
+    try:
+        raw = json.loads(durations_path(state_path).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in raw.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+    }
+
+
+def save_durations(state_path: Path, known: Mapping[str, float], names: Sequence[str]) -> None:
+    """Keep the stages of the pipeline, atomically; a failure to write is not worth stopping for."""
+    path = durations_path(state_path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    data = {name: round(known[name], 6) for name in names if name in known}
+    try:
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def weights(known: Mapping[str, float], names: Sequence[str]) -> Dict[str, float]:
+    """Expected seconds per stage: its last duration, else the mean of the known ones (1 if none),
+    so that a new stage counts as an ordinary one, not as free or as the slowest."""
+    seen = [known[n] for n in names if n in known]
+    default = sum(seen) / len(seen) if seen else 1.0
+    return {n: known.get(n, default) for n in names}
