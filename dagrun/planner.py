@@ -18,8 +18,14 @@ class Plan:
     state: State
     to_run: Tuple[str, ...]  # in a topological order
     done: Tuple[str, ...]
-    batches: List[List[str]]  # every stage, grouped into batches that can run in parallel
     priority: Dict[str, float]  # for stages to run: the longest chain of work still behind each
+
+    @property
+    def batches(self) -> List[List[str]]:
+        """Every stage, grouped into batches that can run in parallel (for display: computed
+        when asked, since a run does not need it)."""
+        needs = {name: stage.needs for name, stage in self.pipeline.stages.items()}
+        return levels(needs, self.pipeline.order)
 
     def why(self, name: str) -> str:
         """A few words on what happens to a stage, for `dagrun plan`."""
@@ -39,9 +45,7 @@ def make_plan(pipeline: Pipeline, state: State, weights: Optional[Mapping[str, f
     `weights` are the expected durations of stages (1 each when unknown)."""
     to_run = tuple(name for name in pipeline.order if state[name] is not StageStatus.SUCCESS)
     done = tuple(name for name in pipeline.order if state[name] is StageStatus.SUCCESS)
-    needs = {name: stage.needs for name, stage in pipeline.stages.items()}
     dependents = pipeline.dependents()
     pending = set(to_run)
     work = remaining_work(to_run, {n: [d for d in dependents[n] if d in pending] for n in to_run}, weights)
-    batches: List[List[str]] = levels(needs, pipeline.order)
-    return Plan(pipeline, dict(state), to_run, done, batches, work)
+    return Plan(pipeline, dict(state), to_run, done, work)
