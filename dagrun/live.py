@@ -29,7 +29,8 @@ _STYLES = {"ok": "green", "fail": "bold red", "dim": "dim", "bold": "bold", "": 
 class LiveReporter:
     """Finished stages scroll above; below, a live panel of what runs now and how far the run is.
 
-    Stage output printed meanwhile is routed above the panel by rich, so it does not garble it."""
+    What stages print meanwhile goes through a per-thread line proxy and is printed above the panel
+    by the same lock that draws it, so it garbles neither the panel nor other stages' lines."""
 
     def __init__(self, console: Console, state_path: str = "", refresh_per_second: float = 8) -> None:
         self.console = console
@@ -127,8 +128,8 @@ class LiveReporter:
             hidden, self._hidden_ok = self._hidden_ok, 0
         if hidden:
             lines.append(Text(f"✓ {hidden} more stages succeeded", style="green"))
-        for line in lines:
-            self.print(line)
+        if lines:
+            self.print(Text("\n").join(lines))  # one redraw for the lot
 
     def print(self, text: Text) -> None:
         """Print above the panel; the only way anything reaches the console while it is drawn."""

@@ -64,6 +64,11 @@ def run(
     from dagrun.signals import StopRequest, stop_on_signals
     from dagrun.store import StateStore
 
+    missing = [name for name in pipeline.names if not callable(jobs.get(name))]
+    if missing:
+        from dagrun.errors import JobsError
+
+        raise JobsError(f"no function given for {len(missing)} stage(s): {', '.join(missing[:10])}")
     path = _state_path(pipeline, state_path)
     workers = workers or default_workers()
     reporter = reporter or NullReporter()

@@ -251,3 +251,10 @@ def test_state_yml_shows_a_running_stage_within_about_a_second(tmp_path: Path) -
 
     assert dagrun.run(pipe, {"First": lambda: None, "Long": long}).ok
     assert seen[0] == "First: SUCCESS\nLong: RUNNING\n"
+
+
+def test_a_jobs_mapping_without_every_stage_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    pipe = dagrun.Pipeline.from_dict({"A": [], "B": ["A"]}, tmp_path / "s.yaml")
+    with pytest.raises(dagrun.JobsError, match=r"no function given for 1 stage\(s\): B"):
+        dagrun.run(pipe, {"A": lambda: None})
+    assert not (tmp_path / "state.yml").exists()
