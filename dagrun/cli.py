@@ -77,12 +77,6 @@ def cli() -> None:
     """
 
 
-def _state_path(stages_file: Path, state_path: Optional[Path]) -> Path:
-    from dagrun.runner import STATE_FILE_NAME
-
-    return state_path if state_path else stages_file.parent / STATE_FILE_NAME
-
-
 @cli.command(epilog=EXIT_CODES)
 @STAGES_ARG
 @click.option(
@@ -127,12 +121,13 @@ def run(
     run starts them again.
     """
     from dagrun.jobs import load_jobs
+    from dagrun.runner import default_state_path
     from dagrun.runner import run as run_pipeline
     from dagrun.spec import load_pipeline
 
     pipeline = load_pipeline(stages_file)
     jobs = load_jobs(jobs_ref, pipeline)
-    path = _state_path(stages_file, state_path)
+    path = state_path or default_state_path(pipeline)
     reporter = _reporter(progress, str(path))
     try:
         result = run_pipeline(
@@ -178,11 +173,12 @@ def plan(stages_file: Path, state_path: Optional[Path]) -> None:
     Validates the stages file exactly like `run`; writes nothing.
     """
     from dagrun.render import plan_lines
+    from dagrun.runner import default_state_path
     from dagrun.runner import plan as make_plan
     from dagrun.spec import load_pipeline
 
     pipeline = load_pipeline(stages_file)
-    path = _state_path(stages_file, state_path)
+    path = state_path or default_state_path(pipeline)
     click.echo("\n".join(plan_lines(make_plan(pipeline, path), str(path))))
 
 
@@ -193,12 +189,13 @@ def plan(stages_file: Path, state_path: Optional[Path]) -> None:
 def reset(stages_file: Path, state_path: Optional[Path]) -> None:
     """Clear the state of every stage, so the next run starts from scratch."""
     from dagrun.render import plural
+    from dagrun.runner import default_state_path
     from dagrun.runner import reset as reset_pipeline
     from dagrun.spec import load_pipeline
     from dagrun.state import StageStatus
 
     pipeline = load_pipeline(stages_file)
-    path = _state_path(stages_file, state_path)
+    path = state_path or default_state_path(pipeline)
     before = reset_pipeline(pipeline, path)
     if before is None:
         click.echo(f"{path}: cleared (the previous state file was missing or unreadable)")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 # On Python 3.8 the graphlib-backport package provides the same module.
 from graphlib import CycleError as _GraphlibCycleError
 from graphlib import TopologicalSorter
 
-__all__ = ["CycleError", "TopologicalSorter", "descendants", "levels", "remaining_work", "topological_order"]
+__all__ = ["CycleError", "TopologicalSorter", "levels", "remaining_work", "topological_order"]
 
 
 class CycleError(Exception):
@@ -51,18 +51,6 @@ def levels(needs: Mapping[str, Sequence[str]], order: Iterable[str]) -> List[Lis
             batches.append([])
         batches[n].append(name)
     return batches
-
-
-def descendants(dependents: Mapping[str, Sequence[str]], roots: Iterable[str]) -> Set[str]:
-    """Everything downstream of `roots`, not counting the roots themselves unless reachable."""
-    seen: Set[str] = set()
-    stack = [d for r in roots for d in dependents[r]]
-    while stack:
-        name = stack.pop()
-        if name not in seen:
-            seen.add(name)
-            stack.extend(dependents[name])
-    return seen
 
 
 def remaining_work(

@@ -181,13 +181,13 @@ class StateStore:
                 self._journal.close()
 
 
-def reset_state(path: Path, names: Sequence[str], only: Optional[Iterable[str]] = None) -> Optional[State]:
-    """Set stages (all, or `only`) back to PENDING; returns the state before, or None if there was
-    none or it was not readable. Hold the run lock while calling this."""
+def reset_state(path: Path, names: Sequence[str]) -> Optional[State]:
+    """Set every stage back to PENDING; returns the state before, or None if there was none or it
+    was not readable. Hold the run lock while calling this."""
     try:
         store = StateStore.open(path, names)
     except StateError:
-        if only is not None or not resolve_state_path(path).exists():
+        if not resolve_state_path(path).exists():
             raise
         # The user asked for a clean slate; an unreadable file is exactly what reset is for.
         real = resolve_state_path(path)
@@ -195,8 +195,7 @@ def reset_state(path: Path, names: Sequence[str], only: Optional[Iterable[str]] 
         write_atomically(real, dump_state({n: StageStatus.PENDING for n in names}).encode("utf-8"))
         return None
     before = store.state
-    targets = list(names) if only is None else list(only)
-    store.record({name: StageStatus.PENDING for name in targets})
+    store.record({name: StageStatus.PENDING for name in names})
     store.close()
     return before
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagrun.graph import CycleError, descendants, levels, remaining_work, topological_order
+from dagrun.graph import CycleError, levels, remaining_work, topological_order
 
 NEEDS = {"Lint": (), "Test": (), "Coverage": ("Test",), "Docs": ("Coverage", "Lint"), "Benchmark": ("Coverage",)}
 DEPENDENTS = {"Lint": ["Docs"], "Test": ["Coverage"], "Coverage": ["Docs", "Benchmark"], "Docs": [], "Benchmark": []}
@@ -32,11 +32,6 @@ def test_cycles_read_along_needs_from_the_first_stage_in_the_file(needs: dict, c
 
 def test_levels_group_stages_that_can_run_together() -> None:
     assert levels(NEEDS, topological_order(NEEDS)) == [["Lint", "Test"], ["Coverage"], ["Docs", "Benchmark"]]
-
-
-def test_descendants_are_everything_downstream() -> None:
-    assert descendants(DEPENDENTS, ["Test"]) == {"Coverage", "Docs", "Benchmark"}
-    assert descendants(DEPENDENTS, ["Docs"]) == set()
 
 
 def test_remaining_work_counts_the_longest_chain_behind_each_stage() -> None:
