@@ -3,12 +3,12 @@ start the longest chains of work first. A hint, not state: losing it only costs 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 from pathlib import Path
 from typing import Dict, Mapping, Sequence
+
+from dagrun.state import replace_quietly
 
 
 def durations_path(state_path: Path) -> Path:
@@ -32,15 +32,8 @@ def load_durations(state_path: Path) -> Dict[str, float]:
 
 def save_durations(state_path: Path, known: Mapping[str, float], names: Sequence[str]) -> None:
     """Keep the stages of the pipeline, atomically; a failure to write is not worth stopping for."""
-    path = durations_path(state_path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     data = {name: round(known[name], 6) for name in names if name in known}
-    try:
-        tmp.write_text(json.dumps(data, separators=(",", ":")))
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    replace_quietly(durations_path(state_path), json.dumps(data, separators=(",", ":")))
 
 
 def weights(known: Mapping[str, float], names: Sequence[str]) -> Dict[str, float]:

@@ -4,12 +4,12 @@ of the start-up. Entries are keyed by content, never trusted blindly, and never 
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 from dagrun import __version__
+from dagrun.state import replace_quietly
 
 MIN_BYTES = 64 * 1024  # smaller files parse faster than a cache entry is found and read
 MAX_ENTRIES = 32  # the oldest entries beyond this are removed when one is added
@@ -61,16 +61,12 @@ def store(data: bytes, entry: Entry) -> None:
 
     stages, order = entry
     payload = json.dumps({"dagrun": __version__, "stages": stages, "order": order}, separators=(",", ":"))
-    path = folder / f"{_key(data)}.json"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(payload)
-        os.replace(tmp, path)  # readers see the whole entry or none
+        replace_quietly(folder / f"{_key(data)}.json", payload)  # readers see the whole entry or none
         _prune(folder)
     except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        pass
 
 
 def _prune(folder: Path) -> None:

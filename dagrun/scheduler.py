@@ -29,7 +29,7 @@ _Outcome = Tuple[StageStatus, float, Optional[str]]  # status, duration, traceba
 POLL_INTERVAL = 0.05  # seconds between the reporter's turns: events reach it in batches
 
 
-def run_stage(name: str, job: Job) -> Tuple[StageStatus, float, Optional[str]]:
+def run_stage(name: str, job: Job) -> _Outcome:
     """Call one stage's function; any exception, SystemExit and KeyboardInterrupt included, fails it."""
     start = time.perf_counter()
     try:
@@ -104,20 +104,22 @@ class _Run:
         self.stopping = False
         self.abandoned = False
         self.error: Optional[BaseException] = None
-        needs = {name: plan.pipeline.stages[name].needs for name in plan.to_run}
+        pending = set(plan.to_run)  # dependencies that already succeeded are not waited for
         self.sorter: TopologicalSorter[str] = TopologicalSorter()
         for name in plan.to_run:
-            self.sorter.add(name, *(d for d in needs[name] if d in needs))
+            self.sorter.add(name, *(d for d in plan.pipeline.stages[name].needs if d in pending))
         self.sorter.prepare()
         self.rank = {name: i for i, name in enumerate(plan.pipeline.order)}
         self.ready: List[Tuple[float, int, str]] = []
 
-    def take_ready(self, finished: Optional[Dict[str, StageStatus]] = None) -> List[str]:
-        """Under the lock: pick the next stages and record them RUNNING, together with `finished`."""
+    def take_ready(self) -> List[str]:
+        """Pick the first stages to run and record them RUNNING."""
         with self.lock:
-            return self._take_ready(finished or {})
+            return self._take_ready({})
 
     def _take_ready(self, changes: Dict[str, StageStatus]) -> List[str]:
+        """Under the lock: pick the next stages and record them RUNNING, with `changes` (what just
+        finished) in the same journal write."""
         batch: List[str] = []
         if not self.stopping:
             for name in self.sorter.get_ready():

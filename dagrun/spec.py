@@ -112,7 +112,6 @@ def load_pipeline(path: Union[str, Path]) -> Pipeline:
 
 
 def _load_pipeline(path: Path) -> Pipeline:
-    path = Path(path)
     try:
         with path.open("rb") as f:
             data = f.read(MAX_FILE_BYTES + 1)

@@ -150,6 +150,17 @@ def write_atomically(path: Path, data: bytes) -> None:
     fsync_folder(path.parent)
 
 
+def replace_quietly(path: Path, text: str) -> None:
+    """For hints and caches: `path` gets the whole text or keeps what it had, and a failure (a full
+    disk, a read-only folder) is only a lost hint. Not fsynced: a power cut may cost the hint."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        _remove_quietly(tmp)
+
+
 def fsync_folder(folder: Path) -> None:
     """Make a rename in `folder` durable; some file systems cannot, which costs only durability."""
     try:

@@ -145,7 +145,7 @@ class StateStore:
         return max(0.0, self._last_snapshot + self._interval - self._clock())
 
     def snapshot_if_due(self) -> None:
-        if self._dirty and self._clock() - self._last_snapshot >= self._interval:
+        if self._dirty and self.seconds_to_snapshot() <= 0:
             self.snapshot()
 
     def snapshot(self) -> None:
