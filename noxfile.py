@@ -5,7 +5,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "venv"  # virtualenv can no longer seed Python 3.8
-nox.options.sessions = ["tests", "stress", "bench_smoke", "lint"]
+nox.options.sessions = ["tests", "dask", "stress", "bench_smoke", "lint"]
 nox.options.reuse_existing_virtualenvs = False
 
 PYTHONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
@@ -13,9 +13,16 @@ PYTHONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Unit, CLI and end-to-end tests (the slow ones included)."""
+    """Unit, CLI and end-to-end tests (the slow ones included), without the Dask extra."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-m", "not stress", *session.posargs)
+    session.run("pytest", "-m", "not stress and not dask", *session.posargs)
+
+
+@nox.session(python="3.12")
+def dask(session: nox.Session) -> None:
+    """--executor dask with the extra installed: a real scheduler and workers on 127.0.0.1."""
+    session.install("-e", ".[test,dask]")
+    session.run("pytest", "-m", "dask", *session.posargs)
 
 
 @nox.session(python="3.13")

@@ -395,6 +395,76 @@ def bench_critical_path(args: argparse.Namespace, work: Path) -> List[str]:
     return rows
 
 
+CPU_STAGES = {  # two independent halves: with 2 workers the ideal is half the sequential time
+    "Prep1": [],
+    "Prep2": [],
+    "Fit1": ["Prep1"],
+    "Fit2": ["Prep2"],
+    "Fit3": ["Prep1"],
+    "Fit4": ["Prep2"],
+    "Report1": ["Fit1", "Fit2"],
+    "Report2": ["Fit3", "Fit4"],
+}
+
+
+def spin(n: int) -> int:
+    """Pure-Python arithmetic: holds the GIL the whole time, as CPU-bound Python stages do."""
+    total = 0
+    for i in range(n):
+        total = (total + i * i) % 1_000_003
+    return total
+
+
+def calibrate(seconds: float) -> int:
+    """Iterations of `spin` that take about `seconds` here, measured once so every runner does the
+    same work."""
+    n = 200_000
+    start = time.perf_counter()
+    spin(n)
+    return max(1, int(n * seconds / (time.perf_counter() - start)))
+
+
+def bench_executors(args: argparse.Namespace, work: Path) -> List[str]:
+    seconds = 0.05 if args.smoke else 0.25 if args.quick else 1.0
+    workers = 2
+    folder = work / "cpu"
+    folder.mkdir()
+    (folder / "stages.yaml").write_text("".join(f"{n}: [{', '.join(d)}]\n" for n, d in CPU_STAGES.items()))
+    n = calibrate(seconds)
+    spin_source = "def spin(n):\n    total = 0\n    for i in range(n):\n        total = (total + i * i) % 1_000_003\n"
+    body = spin_source + "".join(f"def {name}(): spin({n})\n" for name in CPU_STAGES)
+    (folder / "jobs.py").write_text(body)
+    has_dask = subprocess.run([sys.executable, "-c", "import distributed"], capture_output=True).returncode == 0
+    dagrun = [sys.executable, "-m", "dagrun", "run", "--jobs", "jobs", "-j", str(workers), "--progress", "quiet"]
+    cases: List[Tuple[str, Optional[List[str]]]] = [
+        ("one thread, plain Python (the baseline)", [sys.executable, "-c", FLOOR_1THREAD]),
+        ("dagrun --executor thread", [*dagrun, "--executor", "thread"]),
+        ("dagrun --executor process", [*dagrun, "--executor", "process"]),
+        ("dagrun --executor dask (local cluster)", [*dagrun, "--executor", "dask"] if has_dask else None),
+    ]
+    rows = [
+        f"{len(CPU_STAGES)} stages of pure-Python arithmetic, about {seconds:g} s each, in two independent halves; "
+        f"{workers} workers. Whole process, start-up included.",
+        "",
+        "| runner | wall | speed-up over one thread |",
+        "|---|---:|---:|",
+    ]
+    base = 0.0
+    for label, cmd in cases:
+        if cmd is None:
+            rows.append(f"| {label} | not measured: Dask is not installed (`pip install 'dagrun[dask]'`) | |")
+            continue
+        walls = []
+        for _ in range(args.repeat):
+            clean(folder)
+            walls.append(run_once(cmd, folder, folder / "out.txt").wall)
+        wall = statistics.median(walls)
+        base = base or wall
+        rows.append(f"| {label} | {wall:.2f} s | {base / wall:.2f}x |")
+        print(f"  {label:42} {wall:6.2f} s  {base / wall:.2f}x", flush=True)
+    return rows
+
+
 def bench_startup(args: argparse.Namespace) -> List[str]:
     cases: List[Tuple[str, List[str]]] = [
         ("python -c pass", [sys.executable, "-c", "pass"]),
@@ -495,6 +565,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         live = bench_live_view(args, work)
         print("critical-path scheduling:", flush=True)
         critical = bench_critical_path(args, work)
+        print("CPU-bound stages by executor:", flush=True)
+        executors = bench_executors(args, work)
         print("start-up:", flush=True)
         startup = bench_startup(args)
     write_report(
@@ -503,6 +575,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             ("No-op stages: dagrun against the floors", sizes),
             ("The live view's cost", live),
             ("Critical-path scheduling", critical),
+            ("CPU-bound stages: thread, process and Dask executors", executors),
             ("Start-up", startup),
         ],
         args,

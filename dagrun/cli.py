@@ -98,6 +98,29 @@ def cli() -> None:
 )
 @click.option("--fail-fast", is_flag=True, help="Start nothing new after the first failure.")
 @click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Fail a stage that runs longer than this. Its worker process is killed; a thread cannot be "
+    "stopped and is left to finish in the background.",
+)
+@click.option(
+    "--executor",
+    "-x",
+    type=click.Choice(["thread", "process", "dask"]),
+    default="thread",
+    show_default=True,
+    help="thread: stages share this process (for stages that wait on I/O or programs); process: a "
+    "worker process each (CPU-bound Python); dask: a Dask cluster.",
+)
+@click.option(
+    "--dask-address",
+    metavar="ADDRESS",
+    envvar="DAGRUN_DASK_ADDRESS",
+    help="The Dask scheduler to use with --executor dask, such as tcp://10.0.0.5:8786 "
+    "(env DAGRUN_DASK_ADDRESS). Default: a local cluster started for the run.",
+)
+@click.option(
     "--progress",
     type=click.Choice(["auto", "live", "plain", "quiet"]),
     default="auto",
@@ -112,6 +135,9 @@ def run(
     state_path: Optional[Path],
     workers: Optional[int],
     fail_fast: bool,
+    timeout: Optional[float],
+    executor: str,
+    dask_address: Optional[str],
     progress: str,
 ) -> None:
     """Run every stage that has not succeeded yet, each as soon as its dependencies have.
@@ -125,6 +151,13 @@ def run(
     from dagrun.runner import run as run_pipeline
     from dagrun.spec import load_pipeline
 
+    if executor != "dask":
+        source = click.get_current_context().get_parameter_source("dask_address")
+        if dask_address and source is click.core.ParameterSource.COMMANDLINE:
+            from dagrun.errors import UsageError
+
+            raise UsageError("--dask-address is for --executor dask", hint="add --executor dask")
+        dask_address = None
     pipeline = load_pipeline(stages_file)
     jobs = load_jobs(jobs_ref, pipeline)
     path = state_path or default_state_path(pipeline)
@@ -136,6 +169,9 @@ def run(
             state_path=path,
             workers=workers,
             fail_fast=fail_fast,
+            timeout=timeout,
+            executor=executor,
+            dask_address=dask_address,
             reporter=reporter,
         )
     finally:

@@ -1,12 +1,19 @@
-"""The concurrent.futures executors stages run in."""
+"""Where stages run: threads of this process, worker processes, or a Dask cluster, each behind the
+same small interface, over a `concurrent.futures` executor."""
 
 from __future__ import annotations
 
 import os
 import queue
 import threading
+from abc import ABC, abstractmethod
 from concurrent.futures import Executor, Future
-from typing import Any, Callable, List, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar
+
+if TYPE_CHECKING:
+    from dagrun.calls import Outcome
+    from dagrun.jobs import Job
+    from dagrun.process_pool import ProcessPool
 
 T = TypeVar("T")
 _WorkItem = Tuple["Future[Any]", Callable[..., Any], Tuple[Any, ...]]
@@ -68,6 +75,12 @@ class DaemonThreadPool(Executor):
             del item, future, fn, args
             self._idle.release()
 
+    def forsake(self) -> None:
+        """A running call will not return in time and cannot be stopped: let another thread take
+        its place, so the stages after it are not kept waiting."""
+        with self._lock:
+            self._workers += 1
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             self._shutdown = True
@@ -85,7 +98,91 @@ class DaemonThreadPool(Executor):
                 thread.join()
 
 
-def make_executor(kind: str, workers: int) -> Executor:
+EXECUTORS = ("thread", "process", "dask")
+
+
+class StagePool(ABC):
+    """Runs stages and can try to stop one; the scheduler decides what runs when."""
+
+    workers: int  # how many stages it runs at once
+    notes: Tuple[str, ...] = ()  # what the user should know about where stages run
+
+    @abstractmethod
+    def start(self, name: str) -> Future[Outcome]:
+        """Run the stage `name`; the future's result is its outcome."""
+
+    @abstractmethod
+    def stop(self, future: Future[Outcome]) -> str:
+        """Try to stop a stage that is still running; say what became of it."""
+
+    @abstractmethod
+    def close(self, abandon: bool = False) -> None:
+        """Release the workers: when abandoning, without waiting for running stages."""
+
+
+class ThreadStagePool(StagePool):
+    """Stages as calls in threads of this process: no start-up, no pickling, shared memory."""
+
+    def __init__(self, jobs: Dict[str, Job], workers: Optional[int] = None) -> None:
+        from dagrun.calls import run_stage
+
+        self._run_stage = run_stage
+        self._jobs = jobs
+        self.workers = workers or default_workers()
+        self._threads = DaemonThreadPool(self.workers)
+        self._forsaken = False
+
+    def start(self, name: str) -> Future[Outcome]:
+        return self._threads.submit(self._run_stage, name, self._jobs[name])
+
+    def stop(self, future: Future[Outcome]) -> str:
+        self._threads.forsake()
+        self._forsaken = True
+        return "a thread cannot be stopped: the call goes on in the background and its result is ignored"
+
+    def close(self, abandon: bool = False) -> None:
+        # A forsaken call may never return: waiting for its thread would undo the timeout.
+        self._threads.shutdown(wait=not (abandon or self._forsaken), cancel_futures=abandon)
+
+
+class ProcessStagePool(StagePool):
+    """Stages in worker processes of this machine, which import the jobs module themselves."""
+
+    def __init__(self, jobs: Dict[str, Job], workers: Optional[int] = None) -> None:
+        from dagrun.calls import module_refs, run_remote_stage
+        from dagrun.process_pool import ProcessPool
+
+        self._refs = module_refs(jobs, ship=False)
+        self._run_remote_stage = run_remote_stage
+        self.workers = workers or default_workers()
+        self._processes: ProcessPool = ProcessPool(self.workers)
+
+    def start(self, name: str) -> Future[Outcome]:
+        return self._processes.submit(self._run_remote_stage, self._refs[name], name)
+
+    def stop(self, future: Future[Outcome]) -> str:
+        self._processes.kill(future)
+        return "its worker process was killed, with the programs it had started"
+
+    def close(self, abandon: bool = False) -> None:
+        if abandon:
+            self._processes.terminate()
+        else:
+            self._processes.shutdown(wait=True)
+
+
+def make_pool(
+    kind: str, jobs: Dict[str, Job], workers: Optional[int] = None, *, dask_address: Optional[str] = None
+) -> StagePool:
+    """The pool for `--executor kind`; raises DagrunError when it cannot be had."""
     if kind == "thread":
-        return DaemonThreadPool(workers)
-    raise ValueError(f"unknown executor {kind!r}")
+        return ThreadStagePool(jobs, workers)
+    if kind == "process":
+        return ProcessStagePool(jobs, workers)
+    if kind == "dask":
+        from dagrun.dask_pool import DaskStagePool
+
+        return DaskStagePool(jobs, workers, dask_address)
+    from dagrun.errors import UsageError
+
+    raise UsageError(f"unknown executor {kind!r}", hint=f"choose one of {', '.join(EXECUTORS)}")

@@ -119,7 +119,7 @@ def stage_functions(module: ModuleType, pipeline: Pipeline) -> Dict[str, Job]:
         if problem:
             problems.append(f"  {name} ({pipeline.where(name)}): {problem}")
         else:
-            jobs[name] = _as_job(obj)  # type: ignore[arg-type]
+            jobs[name] = as_job(obj)  # type: ignore[arg-type]
     if problems:
         where = getattr(module, "__file__", None) or module.__name__
         count = f"{len(problems)} stage{'s' if len(problems) > 1 else ''}"
@@ -167,7 +167,7 @@ def _needs_arguments(fn: Callable[..., object]) -> bool:
     return required > 0 or kwonly_required > 0
 
 
-def _as_job(fn: Callable[[], object]) -> Job:
+def as_job(fn: Callable[[], object]) -> Job:
     if inspect.iscoroutinefunction(fn):
         import asyncio  # only pipelines with async stages pay for importing it
 
@@ -177,8 +177,9 @@ def _as_job(fn: Callable[[], object]) -> Job:
 
         run_coroutine.__name__ = fn.__name__
         run_coroutine.__qualname__ = fn.__qualname__
+        run_coroutine.__wrapped__ = fn  # type: ignore[attr-defined]  # how workers in other processes find it
         return run_coroutine
     return fn
 
 
-__all__ = ["Job", "import_jobs_module", "load_jobs", "stage_functions", "user_traceback"]
+__all__ = ["Job", "as_job", "import_jobs_module", "load_jobs", "stage_functions", "user_traceback"]

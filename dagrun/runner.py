@@ -13,9 +13,8 @@ from dagrun.planner import Plan, make_plan
 from dagrun.store import read_state, reset_state
 
 if TYPE_CHECKING:  # `plan` and `reset` need none of these; `run` imports them when called
-    from concurrent.futures import Executor
-
     from dagrun.events import Reporter
+    from dagrun.executors import StagePool
     from dagrun.jobs import Job
     from dagrun.result import RunResult
     from dagrun.signals import StopRequest
@@ -49,17 +48,22 @@ def run(
     workers: Optional[int] = None,
     fail_fast: bool = False,
     reporter: Optional[Reporter] = None,
-    executor: Optional[Executor] = None,
+    executor: Union[str, StagePool] = "thread",
+    dask_address: Optional[str] = None,
+    timeout: Optional[float] = None,
     stop: Optional[StopRequest] = None,
 ) -> RunResult:
     """Run every stage that has not succeeded yet and return what happened.
 
-    Holds the state file's lock for the whole run (LockHeldError if another run has it). In the main
-    thread, SIGINT, SIGTERM and SIGHUP stop the run promptly: nothing new starts, running stages are
-    recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
+    `executor` is "thread", "process" or "dask" (at `dask_address`, or a local cluster), or a pool
+    made by the caller, which the caller then closes. A stage running longer than `timeout` seconds
+    fails. Holds the state file's lock for the whole run (LockHeldError if another run has it). In
+    the main thread, SIGINT, SIGTERM and SIGHUP stop the run promptly: nothing new starts, running
+    stages are stopped as far as the executor can and recorded as not run, and the state is saved.
+    Raises DagrunError subclasses for bad input."""
     from dagrun.durations import load_durations, save_durations, weights
     from dagrun.events import NullReporter, RunFinished
-    from dagrun.executors import default_workers, make_executor
+    from dagrun.executors import make_pool
     from dagrun.scheduler import execute
     from dagrun.signals import StopRequest, stop_on_signals
     from dagrun.store import StateStore
@@ -69,8 +73,11 @@ def run(
         from dagrun.errors import JobsError
 
         raise JobsError(f"no function given for {len(missing)} stage(s): {', '.join(missing[:10])}")
+    if timeout is not None and timeout <= 0:
+        from dagrun.errors import UsageError
+
+        raise UsageError(f"the timeout must be a positive number of seconds, not {timeout:g}")
     path = _state_path(pipeline, state_path)
-    workers = workers or default_workers()
     reporter = reporter or NullReporter()
     stop = stop or StopRequest()
     with RunLock(path):
@@ -81,27 +88,31 @@ def run(
                 f"the journal a crashed run left beside {path.name} ended in a damaged record, which was "
                 "ignored; a stage it recorded may run again",
             )
-        pool = executor or make_executor("thread", workers)
         known = load_durations(path)
         try:
-            with stop_on_signals(stop):
-                result = execute(
-                    make_plan(pipeline, store.state, weights(known, pipeline.names)),
-                    jobs,
-                    store,
-                    reporter,
-                    pool,
-                    workers,
-                    fail_fast=fail_fast,
-                    stop=stop,
-                    notes=notes,
-                )
+            if isinstance(executor, str):
+                pool = make_pool(executor, jobs, workers, dask_address=dask_address)
+            else:
+                pool = executor
+            try:
+                with stop_on_signals(stop):
+                    result = execute(
+                        make_plan(pipeline, store.state, weights(known, pipeline.names)),
+                        store,
+                        reporter,
+                        pool,
+                        fail_fast=fail_fast,
+                        timeout=timeout,
+                        stop=stop,
+                        notes=notes,
+                    )
+            finally:
+                if pool is not executor:
+                    pool.close(abandon=stop.requested)
         except BaseException:
             store.abandon()  # the journal keeps every recorded outcome for the next run
             raise
         store.close()
-        if executor is None:
-            pool.shutdown(wait=not stop.requested)
         if result.outcomes:
             known.update((name, o.duration) for name, o in result.outcomes.items())
             save_durations(path, known, pipeline.names)

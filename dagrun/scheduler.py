@@ -13,60 +13,52 @@ import queue
 import signal
 import threading
 import time
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
+from dagrun.calls import Outcome
 from dagrun.events import Event, Reporter, RunStarted, RunStopping, StageFinished, StageStarted
+from dagrun.executors import StagePool
 from dagrun.graph import TopologicalSorter
-from dagrun.jobs import Job, user_traceback
 from dagrun.planner import Plan
 from dagrun.result import RunResult, StageOutcome, signal_name
 from dagrun.signals import StopRequest
 from dagrun.state import StageStatus
 from dagrun.store import StateStore
 
-_Outcome = Tuple[StageStatus, float, Optional[str]]  # status, duration, traceback
 POLL_INTERVAL = 0.05  # seconds between the reporter's turns: events reach it in batches
-
-
-def run_stage(name: str, job: Job) -> _Outcome:
-    """Call one stage's function; any exception, SystemExit and KeyboardInterrupt included, fails it."""
-    start = time.perf_counter()
-    try:
-        job()
-    except BaseException as e:
-        return StageStatus.FAILED, time.perf_counter() - start, user_traceback(e, skip=1)
-    return StageStatus.SUCCESS, time.perf_counter() - start, None
 
 
 def execute(
     plan: Plan,
-    jobs: Dict[str, Job],
     store: StateStore,
     reporter: Reporter,
-    executor: Executor,
-    workers: int,
+    pool: StagePool,
     *,
     fail_fast: bool = False,
+    timeout: Optional[float] = None,
     stop: Optional[StopRequest] = None,
     clock: Callable[[], float] = time.monotonic,
     notes: Tuple[str, ...] = (),
 ) -> RunResult:
-    """Run `plan.to_run` on `executor`, at most `workers` at a time, longest remaining chain first.
+    """Run `plan.to_run` in `pool`, at most `pool.workers` at a time, longest remaining chain first.
 
     A stage is submitted as soon as its last dependency succeeds; a failed stage's descendants never
     start. Each outcome is written to `store` by the thread that saw the stage finish, before any
-    stage that needs it is submitted. Call from one thread; the reporter hears events in that thread."""
+    stage that needs it is submitted. A stage still running after `timeout` seconds fails, and the
+    pool stops it as far as it can. Call from one thread; the reporter hears events in that thread."""
     stop = stop or StopRequest()
     started_at = clock()
-    reporter.handle(RunStarted(plan, workers, time.time(), notes))
-    run = _Run(plan, jobs, store, executor, workers, fail_fast)
+    reporter.handle(RunStarted(plan, pool.workers, time.time(), notes + pool.notes))
+    run = _Run(plan, store, pool, fail_fast, timeout, clock)
     stop.listen(run.wake.set)
     try:
         run.submit(run.take_ready())
         while True:
             run.wake.wait(min(POLL_INTERVAL, store.seconds_to_snapshot()))
             run.wake.clear()
+            if timeout is not None:
+                run.submit(run.expire())
             for event in run.drain():
                 reporter.handle(event)
             run.raise_error()
@@ -82,7 +74,7 @@ def execute(
             RunStopping(f"interrupted by {signal_name(stop.signum or 0)}", tuple(sorted(stopped)), time.time(), True)
         )
         if stopped:
-            executor.shutdown(wait=False, cancel_futures=True)
+            pool.close(abandon=True)
     for event in run.drain():
         reporter.handle(event)
     return _result(plan, run.outcomes, run.running, stop, clock() - started_at)
@@ -92,10 +84,18 @@ class _Run:
     """The scheduling state of one run, shared by the threads that complete stages."""
 
     def __init__(
-        self, plan: Plan, jobs: Dict[str, Job], store: StateStore, executor: Executor, workers: int, fail_fast: bool
+        self,
+        plan: Plan,
+        store: StateStore,
+        pool: StagePool,
+        fail_fast: bool,
+        timeout: Optional[float],
+        clock: Callable[[], float],
     ) -> None:
-        self.plan, self.jobs, self.store, self.executor = plan, jobs, store, executor
-        self.workers, self.fail_fast = workers, fail_fast
+        self.plan, self.store, self.pool = plan, store, pool
+        self.workers, self.fail_fast, self.timeout, self.clock = pool.workers, fail_fast, timeout, clock
+        self.futures: Dict[str, Future[Outcome]] = {}  # of the running stages; a late one is ignored
+        self.deadlines: List[Tuple[float, str]] = []  # a heap, with --timeout
         self.lock = threading.Lock()
         self.wake = threading.Event()
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
@@ -139,40 +139,65 @@ class _Run:
 
     def submit(self, batch: List[str]) -> None:
         # Outside the lock: a future that is already done runs its callback right here.
+        start, futures, on_done = self.pool.start, self.futures, self.on_done
         for name in batch:
-            future = self.executor.submit(run_stage, name, self.jobs[name])
-            future.add_done_callback(lambda f, name=name: self.on_done(name, f))  # type: ignore[misc]
+            future = futures[name] = start(name)
+            if self.timeout is not None:
+                with self.lock:
+                    heapq.heappush(self.deadlines, (self.clock() + self.timeout, name))
+            future.add_done_callback(lambda f, name=name: on_done(name, f))  # type: ignore[misc]
         if not batch:
             with self.lock:
                 if not self.running:
                     self.wake.set()
 
-    def on_done(self, name: str, future: Future[_Outcome]) -> None:
+    def on_done(self, name: str, future: Future[Outcome]) -> None:
         """In the thread that completed the stage: record, release its dependents, start the next."""
         try:
             if future.cancelled():
                 return
             try:
                 status, duration, error = future.result()
-            except BaseException as e:  # the executor itself failed to run the stage
-                status, duration, error = StageStatus.FAILED, 0.0, user_traceback(e)
+            except BaseException as e:  # the pool itself failed to run the stage
+                status, duration, error = StageStatus.FAILED, 0.0, f"the stage did not run to the end: {e}"
             with self.lock:
-                if self.abandoned:
+                if self.abandoned or self.futures.get(name) is not future:  # stopped, or timed out
                     return
-                self.running.discard(name)
-                self.outcomes[name] = StageOutcome(name, status, duration, error)
-                if status is StageStatus.SUCCESS:
-                    self.sorter.done(name)
-                elif self.fail_fast and not self.stopping:
-                    self.stopping = True
-                    reason = f"{name} failed and --fail-fast is on"
-                    self.events.put(RunStopping(reason, tuple(sorted(self.running)), time.time(), False))
-                self.events.put(StageFinished(name, status, duration, time.time(), error))
-                batch = self._take_ready({name: status})
+                batch = self._finish(name, status, duration, error)
             self.submit(batch)
         except BaseException as e:  # a callback's exception would be lost; the run loop raises it
             self.error = e
             self.wake.set()
+
+    def _finish(self, name: str, status: StageStatus, duration: float, error: Optional[str]) -> List[str]:
+        """Under the lock: record how a stage ended, and pick the stages that can start now."""
+        del self.futures[name]
+        self.running.discard(name)
+        self.outcomes[name] = StageOutcome(name, status, duration, error)
+        if status is StageStatus.SUCCESS:
+            self.sorter.done(name)
+        elif self.fail_fast and not self.stopping:
+            self.stopping = True
+            reason = f"{name} failed and --fail-fast is on"
+            self.events.put(RunStopping(reason, tuple(sorted(self.running)), time.time(), False))
+        self.events.put(StageFinished(name, status, duration, time.time(), error))
+        return self._take_ready({name: status})
+
+    def expire(self) -> List[str]:
+        """Fail the stages that have run past the timeout, ask the pool to stop them, and pick
+        the stages that can start in their place."""
+        batch: List[str] = []
+        now = self.clock()
+        with self.lock:
+            while self.deadlines and self.deadlines[0][0] <= now:
+                name = heapq.heappop(self.deadlines)[1]
+                future = self.futures.get(name)
+                if future is None or future.done() or self.abandoned:
+                    continue
+                what = self.pool.stop(future)
+                error = f"timed out after {self.timeout:g} s (--timeout); {what}"
+                batch += self._finish(name, StageStatus.FAILED, self.timeout or 0.0, error)
+        return batch
 
     def finished(self) -> bool:
         with self.lock:

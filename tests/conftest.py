@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -56,8 +57,13 @@ def forget_imported_jobs() -> Iterator[None]:
     before = set(sys.modules)
     path = list(sys.path)
     yield
+    # Only the tests' own modules, from temp folders: forgetting a library module (one a lazy
+    # import brought in during the test) would give the next test a second copy of its classes.
+    temp = os.path.realpath(tempfile.gettempdir())
     for name in set(sys.modules) - before:
-        del sys.modules[name]
+        file = getattr(sys.modules[name], "__file__", None)
+        if file is None or os.path.realpath(file).startswith(temp):
+            del sys.modules[name]
     sys.path[:] = path
 
 

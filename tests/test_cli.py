@@ -55,7 +55,7 @@ def test_run_plan_reset_with_the_default_stages_file(in_seed: Path) -> None:
 
 def test_a_failure_exits_1_and_the_rerun_resumes(in_seed: Path) -> None:
     failed = invoke("run", "stages.yaml", "--jobs", "jobs.py", "--progress", "plain", env={"FAIL": "Coverage"})
-    assert failed.exit_code == 1
+    assert failed.exit_code == 1, failed.output
     assert "RuntimeError: Coverage was told to fail" in failed.output
     (in_seed / "ran.log").unlink()
     resumed = invoke("run", "stages.yaml", "-J", "jobs", "--progress", "quiet")
@@ -145,3 +145,18 @@ def test_a_full_disk_is_one_message_exit_2_and_the_state_file_intact(
     )
     assert "Traceback" not in result.output
     assert (in_seed / "state.yml").read_bytes() == before
+
+
+def test_executor_options_are_checked_before_anything_runs(in_seed: Path) -> None:
+    wrong = invoke("run", "--jobs", "jobs", "--dask-address", "tcp://127.0.0.1:8786")
+    assert wrong.exit_code == 2
+    assert "dagrun: error: --dask-address is for --executor dask" in wrong.output
+    # From the environment it is only a default, and harmless for other executors.
+    quiet = invoke("run", "--jobs", "jobs", "--progress", "quiet", env={"DAGRUN_DASK_ADDRESS": "tcp://127.0.0.1:8786"})
+    assert quiet.exit_code == 0, quiet.output
+    for bad in (["--timeout", "0"], ["--timeout", "-1"], ["--executor", "carrier-pigeon"]):
+        result = invoke("run", "--jobs", "jobs", *bad)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+    assert not ran(in_seed)[5:]  # only the one good run ran anything
+    run_help = invoke("run", "--help").output
+    assert "--executor" in run_help and "--timeout" in run_help and "DAGRUN_DASK_ADDRESS" in run_help

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
 
-from dagrun.executors import DaemonThreadPool, default_workers, make_executor
+from dagrun.errors import UsageError
+from dagrun.executors import DaemonThreadPool, ThreadStagePool, default_workers, make_pool
 
 from .conftest import ConcurrencyProbe
 
@@ -46,8 +48,29 @@ def test_shutdown_can_cancel_waiting_work_and_refuses_more() -> None:
         pool.submit(lambda: 1)
 
 
-def test_make_executor_knows_thread_only_for_now() -> None:
-    assert isinstance(make_executor("thread", 2), DaemonThreadPool)
-    with pytest.raises(ValueError):
-        make_executor("carrier-pigeon", 2)
-    assert default_workers() >= 1
+def test_make_pool_knows_each_executor_by_name() -> None:
+    pool = make_pool("thread", {"A": lambda: None}, 2)
+    assert isinstance(pool, ThreadStagePool) and pool.workers == 2
+    pool.close()
+    with pytest.raises(UsageError, match="unknown executor 'carrier-pigeon'"):
+        make_pool("carrier-pigeon", {}, 2)
+    assert make_pool("thread", {}).workers == default_workers() >= 1
+
+
+def test_a_forsaken_call_frees_its_place_for_the_next() -> None:
+    pool = DaemonThreadPool(1)
+    release = threading.Event()
+    stuck = pool.submit(release.wait, 10)
+    pool.forsake()  # as after a timeout: the stuck call goes on, but another thread may start
+    assert pool.submit(lambda: 7).result(5) == 7
+    assert not stuck.done()
+    release.set()
+    assert stuck.result(5) is True
+    pool.shutdown()
+
+
+def test_the_dask_executor_without_dask_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were not installed
+    with pytest.raises(UsageError, match="needs Dask") as caught:
+        make_pool("dask", {}, 2)
+    assert "pip install 'dagrun[dask]'" in (caught.value.hint or "")

@@ -1,0 +1,85 @@
+"""Stages on a Dask cluster, through the `concurrent.futures` executor that Dask's client provides.
+
+dagrun stays the scheduler of the pipeline (order, state, lock, output); Dask only runs calls. The
+jobs module travels with each call as its source, so workers need dagrun installed but not the
+jobs module. Imported only for `--executor dask`."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Dict, Optional
+
+from dagrun.calls import Outcome, module_refs, run_remote_stage
+from dagrun.errors import UsageError
+from dagrun.executors import StagePool, default_workers
+
+if TYPE_CHECKING:
+    from dagrun.jobs import Job
+
+CONNECT_TIMEOUT = "10s"
+INSTALL_HINT = "install it with: pip install 'dagrun[dask]' (or pip install 'dask[distributed]')"
+
+
+class DaskStagePool(StagePool):
+    """A client of the Dask scheduler at `address`, or of a local cluster started for this run."""
+
+    def __init__(self, jobs: Dict[str, Job], workers: Optional[int], address: Optional[str]) -> None:
+        try:
+            import dask
+            from distributed import Client, LocalCluster
+        except ImportError as e:
+            raise UsageError(
+                f"--executor dask needs Dask's distributed scheduler, which is not installed ({e})", hint=INSTALL_HINT
+            ) from None
+        self._refs = module_refs(jobs, ship=True)
+        self._cluster: Any = None
+        try:
+            if address:
+                self._client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+                threads = sum(self._client.nthreads().values())
+                self.workers = workers or max(1, threads)
+                self.notes = (f"Dask scheduler {address}: {len(self._client.nthreads())} workers, {threads} threads",)
+            else:
+                self.workers = workers or default_workers()
+                # A stage that kills its worker fails once, as under --executor process, instead of
+                # being retried on three more workers.
+                with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                    self._cluster = LocalCluster(
+                        n_workers=self.workers,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        silence_logs=logging.ERROR,
+                    )
+                self._client = Client(self._cluster, set_as_default=False)
+                self.notes = (f"local Dask cluster {self._cluster.scheduler_address}: {self.workers} worker processes",)
+        except (OSError, TimeoutError) as e:
+            self._close_cluster()
+            where = f"the Dask scheduler at {address}" if address else "a local Dask cluster"
+            raise UsageError(
+                f"cannot connect to {where}: {e}",
+                hint="start one with `dask scheduler` and `dask worker ADDRESS`, or leave out --dask-address "
+                "(and DAGRUN_DASK_ADDRESS) to run a local cluster",
+            ) from None
+        self._executor = self._client.get_executor(pure=False)
+
+    def start(self, name: str) -> Future[Outcome]:
+        future: Future[Outcome] = self._executor.submit(run_remote_stage, self._refs[name], name)
+        return future
+
+    def stop(self, future: Future[Outcome]) -> str:
+        future.cancel()  # cancels the Dask task too
+        return "its Dask task was cancelled; a call already running finishes in its worker and is ignored"
+
+    def close(self, abandon: bool = False) -> None:
+        try:
+            self._executor.shutdown(wait=not abandon)
+            self._client.close(timeout=CONNECT_TIMEOUT)
+        finally:
+            self._close_cluster()
+
+    def _close_cluster(self) -> None:
+        if self._cluster is not None:
+            self._cluster.close(timeout=CONNECT_TIMEOUT)  # stops its workers, running calls included
+            self._cluster = None

@@ -1,0 +1,215 @@
+"""A process pool in which one stage's crash or timeout costs that stage alone.
+
+`concurrent.futures.ProcessPoolExecutor` breaks as a whole when one worker dies: every running
+and queued call fails and the pool takes no more work. Here each worker process has a thread in
+dagrun that feeds it one call at a time and watches it; a worker that dies fails only the call it
+was running and is replaced for the next. A running call can be stopped by killing its worker's
+process group, which takes the programs the stage started with it."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+from concurrent.futures import Executor, Future
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable, List, Optional, Tuple, TypeVar
+
+T = TypeVar("T")
+_WorkItem = Tuple["Future[Any]", Callable[..., Any], Tuple[Any, ...]]
+
+
+class WorkerDied(Exception):
+    """The process running a stage ended without answering: a crash, os._exit, or a kill."""
+
+
+def _worker_main(conn: Connection) -> None:
+    """A worker process: call what arrives, send back what it returned or raised, until told to stop."""
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()  # its own process group: stopping a stage also stops the programs it started
+    while True:
+        try:
+            item = conn.recv()
+        except (EOFError, OSError):  # dagrun has gone
+            return
+        if item is None:
+            return
+        fn, args = item
+        try:
+            reply: Tuple[bool, Any] = (True, fn(*args))
+        except BaseException as e:
+            reply = (False, e)
+        try:
+            conn.send(reply)
+        except Exception as e:  # the result or exception could not be pickled
+            conn.send((False, RuntimeError(f"the result could not be sent back to dagrun: {e!r}")))
+
+
+class _Worker:
+    """One worker process and the dagrun thread that feeds it."""
+
+    def __init__(self, pool: ProcessPool, index: int) -> None:
+        self.pool = pool
+        self.process: Optional[multiprocessing.process.BaseProcess] = None
+        self.conn: Optional[Connection] = None
+        self.future: Optional[Future[Any]] = None
+        self.thread = threading.Thread(target=self.serve, name=f"{pool.name}-{index}", daemon=True)
+
+    def serve(self) -> None:
+        try:
+            while True:
+                item = self.pool.queue.get()
+                if item is None:
+                    self.pool.queue.put(None)  # wake the next worker too
+                    return
+                future, fn, args = item
+                if future.set_running_or_notify_cancel():
+                    self.call(future, fn, args)
+                del item, future, fn, args
+                self.pool.idle.release()
+        finally:
+            self.stop_process()
+
+    def call(self, future: Future[Any], fn: Callable[..., Any], args: Tuple[Any, ...]) -> None:
+        try:
+            conn, process = self.start_process()
+            with self.pool.lock:
+                self.future = future
+            conn.send((fn, args))
+            ready = wait([conn, process.sentinel])
+            if conn in ready or conn.poll():
+                ok, value = conn.recv()
+            else:
+                raise EOFError
+        except (EOFError, OSError):
+            with self.pool.lock:
+                self.future = None
+            code = self.stop_process()
+            future.set_exception(WorkerDied(f"its worker process {_how_it_ended(code)}"))
+            return
+        except BaseException as e:  # the call could not be sent (not picklable) or spawning failed
+            with self.pool.lock:
+                self.future = None
+            future.set_exception(e)
+            return
+        with self.pool.lock:
+            self.future = None
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def start_process(self) -> Tuple[Connection, multiprocessing.process.BaseProcess]:
+        if self.process is not None and self.conn is not None and self.process.is_alive():
+            return self.conn, self.process
+        self.stop_process()
+        ours, theirs = self.pool.context.Pipe()
+        process = self.pool.context.Process(target=_worker_main, args=(theirs,), name=self.thread.name, daemon=True)
+        process.start()
+        theirs.close()
+        with self.pool.lock:
+            self.process, self.conn = process, ours
+            if self.pool.terminating:  # terminate() came while it was starting
+                self.kill()
+        return ours, process
+
+    def stop_process(self) -> Optional[int]:
+        process, conn = self.process, self.conn
+        self.process = self.conn = None
+        if conn is not None:
+            conn.close()  # the worker reads end-of-file and exits
+        if process is None:
+            return None
+        process.join(5)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+        return process.exitcode
+
+    def kill(self) -> None:
+        """Under the pool's lock: kill the worker process and everything it started."""
+        process = self.process
+        if process is None or process.pid is None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (AttributeError, OSError):  # no process groups here, or not yet its own group
+            process.kill()
+
+
+def _how_it_ended(code: Optional[int]) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}" if code is not None else "stopped answering"
+
+
+class ProcessPool(Executor):
+    """Up to `workers` processes, started when first needed, each running one call at a time.
+
+    Processes are started with "spawn": dagrun has threads, and forking a process with threads can
+    deadlock the child."""
+
+    def __init__(self, workers: int, name: str = "dagrun-worker") -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.name = name
+        self.context = multiprocessing.get_context("spawn")
+        self.queue: queue.SimpleQueue[Optional[_WorkItem]] = queue.SimpleQueue()
+        self.idle = threading.Semaphore(0)
+        self.lock = threading.Lock()
+        self.terminating = False
+        self._workers: List[_Worker] = []
+        self._max_workers = workers
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        if kwargs:
+            raise TypeError("ProcessPool.submit takes positional arguments only")
+        future: Future[T] = Future()
+        with self.lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit to a pool that was shut down")
+            self.queue.put((future, fn, args))
+            if not self.idle.acquire(blocking=False) and len(self._workers) < self._max_workers:
+                worker = _Worker(self, len(self._workers))
+                self._workers.append(worker)
+                worker.thread.start()
+        return future
+
+    def kill(self, future: Future[Any]) -> bool:
+        """Stop a running call by killing its worker; its future then fails with WorkerDied."""
+        with self.lock:
+            for worker in self._workers:
+                if worker.future is future:
+                    worker.kill()
+                    return True
+        return False
+
+    def terminate(self) -> None:
+        """Cancel what waits, kill what runs, and take no more work."""
+        with self.lock:
+            self.terminating = True
+            for worker in self._workers:
+                worker.kill()
+        self.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self.lock:
+            self._shutdown = True
+            if cancel_futures:
+                while True:
+                    try:
+                        item = self.queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        item[0].cancel()
+            self.queue.put(None)
+        if wait:
+            for worker in self._workers:
+                worker.thread.join()

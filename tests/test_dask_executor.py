@@ -1,0 +1,200 @@
+"""--executor dask against a real scheduler and worker processes started with Dask's command line,
+from a folder where the jobs module cannot be imported; and the local cluster with no address."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Set
+
+import pytest
+
+from .conftest import dagrun_cmd, run_dagrun, write
+
+pytestmark = [pytest.mark.dask, pytest.mark.slow]
+DASK = os.path.join(os.path.dirname(sys.executable), "dask")  # the command line the extra installs
+
+JOBS = """\
+import os, time
+OUT = os.path.dirname(__file__)  # the workers share this machine's files
+
+def _record(name):
+    with open(os.path.join(OUT, name + ".pid"), "w") as f:
+        f.write(str(os.getpid()))
+
+def Prepare(): _record("Prepare")
+def Left(): _record("Left")
+def Right(): _record("Right")
+def Merge(): _record("Merge")
+
+def Long():
+    _record("Long")
+    time.sleep(60)
+"""
+STAGES = "Prepare: []\nLeft: [Prepare]\nRight: [Prepare]\nMerge: [Left, Right]\n"
+
+
+class Cluster:
+    """`dask scheduler` and `dask worker` (two processes) on 127.0.0.1, as a user would start them."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir()
+        self.folder = folder
+        scheduler_file = folder / "scheduler.json"
+        import distributed  # only the session with the dask extra collects these tests unselected
+
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        scheduler = [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
+        self.procs = [
+            subprocess.Popen(
+                [*scheduler, "--scheduler-file", str(scheduler_file)],
+                cwd=folder,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        ]
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            assert time.monotonic() < deadline, "the Dask scheduler did not start"
+            time.sleep(0.1)
+        worker = [DASK, "worker", "--scheduler-file", str(scheduler_file)]
+        self.procs.append(
+            subprocess.Popen(
+                [*worker, "--nworkers", "2", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
+                cwd=folder,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        self.client: Any = distributed.Client(scheduler_file=str(scheduler_file), timeout="60s")
+        self.client.wait_for_workers(2, timeout=60)
+        self.address: str = self.client.scheduler.address
+
+    def worker_pids(self) -> Set[int]:
+        return set(self.client.run(os.getpid).values())
+
+    def can_import(self, module: str) -> bool:
+        import importlib.util
+
+        found = self.client.run(lambda: importlib.util.find_spec(module) is not None)
+        return any(found.values())
+
+    def tasks_on_scheduler(self) -> int:
+        return int(self.client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)))
+
+    def close(self) -> None:
+        self.client.close()
+        for proc in reversed(self.procs):
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(tmp_path_factory.mktemp("dask") / "cluster")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A pipeline whose jobs module is named so that no worker could import it by chance."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    write(folder, "stages.yaml", STAGES)
+    write(folder, "dagrun_test_remote_jobs.py", JOBS)
+    return folder
+
+
+def recorded(folder: Path, *names: str) -> Set[int]:
+    return {int((folder / f"{name}.pid").read_text()) for name in names}
+
+
+def test_stages_run_in_the_clusters_workers_which_cannot_import_the_jobs_module(
+    cluster: Cluster, project: Path
+) -> None:
+    assert not cluster.can_import("dagrun_test_remote_jobs")
+    out = run_dagrun(
+        *("run", "--jobs", "dagrun_test_remote_jobs", "--executor", "dask", "--dask-address", cluster.address),
+        *("--progress", "plain"),
+        cwd=project,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"Dask scheduler {cluster.address}: 2 workers, 2 threads" in out.stdout
+    assert (project / "state.yml").read_text() == "Prepare: SUCCESS\nLeft: SUCCESS\nRight: SUCCESS\nMerge: SUCCESS\n"
+    assert recorded(project, "Prepare", "Left", "Right", "Merge") <= cluster.worker_pids()
+    # The address can come from the environment too; then nothing is left to run.
+    again = run_dagrun(
+        "run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask",
+        cwd=project, env={"DAGRUN_DASK_ADDRESS": cluster.address}, timeout=120,
+    )  # fmt: skip
+    assert again.returncode == 0 and "4 already done" in again.stdout, again.stdout + again.stderr
+
+
+def test_a_failure_on_a_worker_comes_back_with_its_traceback(cluster: Cluster, project: Path) -> None:
+    jobs = project / "dagrun_test_remote_jobs.py"
+    jobs.write_text(jobs.read_text().replace('def Left(): _record("Left")', "def Left():\n    raise KeyError('gone')"))
+    out = run_dagrun(
+        "run", "--jobs", str(jobs), "-x", "dask", "--dask-address", cluster.address, "--progress", "plain",
+        cwd=project, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "FAILED  Left" in out.stdout and "KeyError: 'gone'" in out.stdout
+    assert "raise KeyError('gone')" in out.stdout  # the line, shipped with the source
+    assert (project / "state.yml").read_text() == "Prepare: SUCCESS\nLeft: FAILED\nRight: SUCCESS\nMerge: null\n"
+
+
+def test_ctrl_c_cancels_the_remote_stage(cluster: Cluster, project: Path) -> None:
+    write(project, "stages.yaml", "Long: []\nMerge: [Long]\n")
+    proc = subprocess.Popen(
+        dagrun_cmd("run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--dask-address", cluster.address),
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (project / "Long.pid").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "the stage never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert (project / "state.yml").read_text() == "Long: null\nMerge: null\n"
+    deadline = time.monotonic() + 30
+    while cluster.tasks_on_scheduler():
+        assert time.monotonic() < deadline, "the cancelled task is still on the scheduler"
+        time.sleep(0.1)
+
+
+def test_with_no_address_a_local_cluster_runs_the_stages(project: Path) -> None:
+    out = run_dagrun(
+        "run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "-j", "2", "--progress", "plain",
+        cwd=project, timeout=180,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "local Dask cluster" in out.stdout
+    pids = recorded(project, "Prepare", "Left", "Right", "Merge")
+    assert not pids & {os.getpid()} and len(pids) <= 2
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(project: Path) -> None:
+    out = run_dagrun(
+        "run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--dask-address", "tcp://127.0.0.1:9",
+        cwd=project, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "dagrun: error: cannot connect to the Dask scheduler at tcp://127.0.0.1:9" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (project / "state.yml").exists() or "SUCCESS" not in (project / "state.yml").read_text()
