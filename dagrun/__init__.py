@@ -14,11 +14,13 @@ _EXPORTS = {
     "LockHeldError": "dagrun.errors",
     "SpecError": "dagrun.errors",
     "StateError": "dagrun.errors",
+    "UsageError": "dagrun.errors",
     "load_jobs": "dagrun.jobs",
     "Plan": "dagrun.planner",
     "make_plan": "dagrun.planner",
     "RunResult": "dagrun.result",
     "StageOutcome": "dagrun.result",
+    "mark": "dagrun.runner",
     "plan": "dagrun.runner",
     "reset": "dagrun.runner",
     "run": "dagrun.runner",
@@ -46,10 +48,10 @@ def __dir__() -> list:  # type: ignore[type-arg]
 
 
 if TYPE_CHECKING:
-    from dagrun.errors import DagrunError, JobsError, LockHeldError, SpecError, StateError  # noqa: F401
+    from dagrun.errors import DagrunError, JobsError, LockHeldError, SpecError, StateError, UsageError  # noqa: F401
     from dagrun.jobs import load_jobs  # noqa: F401
     from dagrun.planner import Plan, make_plan  # noqa: F401
     from dagrun.result import RunResult, StageOutcome  # noqa: F401
-    from dagrun.runner import plan, reset, run  # noqa: F401
+    from dagrun.runner import mark, plan, reset, run  # noqa: F401
     from dagrun.spec import Pipeline, Stage, load_pipeline, parse_pipeline  # noqa: F401
     from dagrun.state import StageStatus  # noqa: F401

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar, cast
+from typing import Any, Callable, Optional, Tuple, TypeVar, cast
 
 import click
 
@@ -72,6 +72,7 @@ def cli() -> None:
       dagrun run stages.yaml --jobs foo_jobs   run what has not succeeded yet
       dagrun plan stages.yaml                  show the order, in parallel batches, with state
       dagrun reset stages.yaml                 clear the state
+      dagrun mark stages.yaml Lint --success   record work done by hand
 
     STAGES_FILE defaults to stages.yaml in the current folder.
     """
@@ -79,6 +80,7 @@ def cli() -> None:
 
 @cli.command(epilog=EXIT_CODES)
 @STAGES_ARG
+@click.argument("targets", nargs=-1, metavar="[TARGETS]...")
 @click.option(
     "--jobs",
     "-J",
@@ -97,6 +99,15 @@ def cli() -> None:
     help=f"Stages run at once. Default: the number of CPUs ({os.cpu_count() or 1} here).",
 )
 @click.option("--fail-fast", is_flag=True, help="Start nothing new after the first failure.")
+@click.option(
+    "--force",
+    "-f",
+    "force",
+    metavar="STAGE",
+    multiple=True,
+    help="Run STAGE and everything downstream of it even if they succeeded (repeatable).",
+)
+@click.option("--dry-run", "-n", is_flag=True, help="Print what would run, and run nothing.")
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
@@ -131,16 +142,21 @@ def cli() -> None:
 @_user_errors
 def run(
     stages_file: Path,
+    targets: Tuple[str, ...],
     jobs_ref: str,
     state_path: Optional[Path],
     workers: Optional[int],
     fail_fast: bool,
+    force: Tuple[str, ...],
+    dry_run: bool,
     timeout: Optional[float],
     executor: str,
     dask_address: Optional[str],
     progress: str,
 ) -> None:
     """Run every stage that has not succeeded yet, each as soon as its dependencies have.
+
+    With TARGETS (stage names, after the stages file), run only those and the stages they need.
 
     A failed stage's descendants do not run; independent stages go on (unless --fail-fast).
     Ctrl-C or SIGTERM stops at once: running stages are recorded as not run, and the next
@@ -161,6 +177,13 @@ def run(
     pipeline = load_pipeline(stages_file)
     jobs = load_jobs(jobs_ref, pipeline)
     path = state_path or default_state_path(pipeline)
+    if dry_run:
+        from dagrun.render import plan_lines
+        from dagrun.runner import plan as make_plan
+
+        lines = plan_lines(make_plan(pipeline, path, targets=targets, force=force), str(path))
+        click.echo("\n".join(["dry run: nothing was run, nothing was written", *lines]))
+        return
     reporter = _reporter(progress, str(path))
     try:
         result = run_pipeline(
@@ -170,6 +193,8 @@ def run(
             workers=workers,
             fail_fast=fail_fast,
             timeout=timeout,
+            targets=targets,
+            force=force,
             executor=executor,
             dask_address=dask_address,
             reporter=reporter,
@@ -220,19 +245,30 @@ def plan(stages_file: Path, state_path: Optional[Path]) -> None:
 
 @cli.command()
 @STAGES_ARG
+@click.argument("stages", nargs=-1, metavar="[STAGES]...")
 @STATE_OPT
+@click.option("--only", is_flag=True, help="Clear just the named stages, not what is downstream of them.")
+@click.option("--failed", is_flag=True, help="Clear every FAILED stage (of the named ones, if any).")
 @_user_errors
-def reset(stages_file: Path, state_path: Optional[Path]) -> None:
-    """Clear the state of every stage, so the next run starts from scratch."""
+def reset(stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path], only: bool, failed: bool) -> None:
+    """Clear stages back to null, so the next run runs them again.
+
+    With no STAGES, clear every stage. With STAGES (after the stages file), clear them and
+    everything downstream of them.
+    """
     from dagrun.render import plural
     from dagrun.runner import default_state_path
     from dagrun.runner import reset as reset_pipeline
     from dagrun.spec import load_pipeline
     from dagrun.state import StageStatus
 
+    if only and not stages:
+        from dagrun.errors import UsageError
+
+        raise UsageError("--only needs stage names", hint="dagrun reset stages.yaml STAGE --only")
     pipeline = load_pipeline(stages_file)
     path = state_path or default_state_path(pipeline)
-    before = reset_pipeline(pipeline, path)
+    before = reset_pipeline(pipeline, path, stages=stages, only=only, failed=failed)
     if before is None:
         click.echo(f"{path}: cleared (the previous state file was missing or unreadable)")
         return
@@ -241,7 +277,42 @@ def reset(stages_file: Path, state_path: Optional[Path]) -> None:
     if parts:
         click.echo(f"{path}: cleared " + "; ".join(parts))
     else:
-        click.echo(f"{path}: nothing to clear; no stage had run")
+        click.echo(f"{path}: nothing to clear; no such stage had run")
+
+
+@cli.command()
+@STAGES_ARG
+@click.argument("stages", nargs=-1, metavar="STAGES...")
+@STATE_OPT
+@click.option("--success", "status", flag_value="SUCCESS", help="Record the stages as SUCCESS.")
+@click.option("--failed", "status", flag_value="FAILED", help="Record the stages as FAILED.")
+@click.option("--force", is_flag=True, help="Also when a stage's dependencies have not succeeded.")
+@_user_errors
+def mark(
+    stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path], status: Optional[str], force: bool
+) -> None:
+    """Record stages as SUCCESS or FAILED by hand, for work done outside dagrun.
+
+    A stage whose dependencies are not SUCCESS is refused unless --force; stages marked SUCCESS
+    together count for each other.
+    """
+    from dagrun.errors import UsageError
+    from dagrun.runner import default_state_path
+    from dagrun.runner import mark as mark_stages
+    from dagrun.spec import load_pipeline
+    from dagrun.state import StageStatus
+
+    example = "dagrun mark stages.yaml Lint --success"
+    if status is None:
+        raise UsageError("say what to record: --success or --failed", hint=example)
+    if not stages:
+        raise UsageError("name the stages to mark, after the stages file", hint=example)
+    pipeline = load_pipeline(stages_file)
+    path = state_path or default_state_path(pipeline)
+    new = StageStatus.from_text(status)
+    before = mark_stages(pipeline, stages, new, path, force=force)
+    changes = ", ".join(f"{name} ({old.text} -> {new.text})" for name, old in before.items())
+    click.echo(f"{path}: marked {changes}")
 
 
 def main() -> None:

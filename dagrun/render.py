@@ -26,16 +26,19 @@ def plural(n: int, word: str) -> str:
 def plan_lines(plan: Plan, state_path: str) -> List[str]:
     """`dagrun plan`: the stages in execution order, in batches that can run in parallel."""
     total = len(plan.pipeline.stages)
+    left_out = total - len(plan.done) - len(plan.to_run)
     lines = [
         f"{plan.pipeline.path}: {plural(total, 'stage')} in {len(plan.batches)} "
-        f"batch{'' if len(plan.batches) == 1 else 'es'}; {len(plan.done)} done, {len(plan.to_run)} will run "
-        f"(state: {state_path})",
+        f"batch{'' if len(plan.batches) == 1 else 'es'}; {len(plan.done)} done, {len(plan.to_run)} will run"
+        + (f", {left_out} not needed for the targets" if left_out else "")
+        + f" (state: {state_path})",
     ]
     width = max(len(name) for name in plan.pipeline.stages)
+    will_run = set(plan.to_run)
     for i, batch in enumerate(plan.batches, 1):
         lines.append(f"batch {i}")
         for name in batch:
-            mark = "done" if plan.state[name] is StageStatus.SUCCESS else "run "
+            mark = "run " if name in will_run else "done" if plan.state[name] is StageStatus.SUCCESS else "skip"
             needs = plan.pipeline.stages[name].needs
             after = f"  after {', '.join(needs)}" if needs else ""
             lines.append(f"  [{mark}] {name:<{width}}  {plan.why(name)}{after}")

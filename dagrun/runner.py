@@ -6,10 +6,11 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterable, Optional, Tuple, Union
 
 from dagrun.lock import RunLock
 from dagrun.planner import Plan, make_plan
+from dagrun.state import StageStatus
 from dagrun.store import read_state, reset_state
 
 if TYPE_CHECKING:  # `plan` and `reset` need none of these; `run` imports them when called
@@ -34,10 +35,16 @@ def _state_path(pipeline: Pipeline, state_path: Optional[Union[str, Path]]) -> P
     return Path(os.path.abspath(state_path or default_state_path(pipeline)))
 
 
-def plan(pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None) -> Plan:
+def plan(
+    pipeline: Pipeline,
+    state_path: Optional[Union[str, Path]] = None,
+    *,
+    targets: Iterable[str] = (),
+    force: Iterable[str] = (),
+) -> Plan:
     """What `run` would do now; reads the state without taking the lock or writing anything."""
     path = _state_path(pipeline, state_path)
-    return make_plan(pipeline, read_state(path, pipeline.names))
+    return make_plan(pipeline, read_state(path, pipeline.names), targets=targets, force=force)
 
 
 def run(
@@ -51,16 +58,19 @@ def run(
     executor: Union[str, StagePool] = "thread",
     dask_address: Optional[str] = None,
     timeout: Optional[float] = None,
+    targets: Iterable[str] = (),
+    force: Iterable[str] = (),
     stop: Optional[StopRequest] = None,
 ) -> RunResult:
     """Run every stage that has not succeeded yet and return what happened.
 
     `executor` is "thread", "process" or "dask" (at `dask_address`, or a local cluster), or a pool
     made by the caller, which the caller then closes. A stage running longer than `timeout` seconds
-    fails. Holds the state file's lock for the whole run (LockHeldError if another run has it). In
-    the main thread, SIGINT, SIGTERM and SIGHUP stop the run promptly: nothing new starts, running
-    stages are stopped as far as the executor can and recorded as not run, and the state is saved.
-    Raises DagrunError subclasses for bad input."""
+    fails. With `targets`, only they and the stages they need run; `force`d stages and their
+    downstream run even if they succeeded. Holds the state file's lock for the whole run
+    (LockHeldError if another run has it). In the main thread, SIGINT, SIGTERM and SIGHUP stop the
+    run promptly: nothing new starts, running stages are stopped as far as the executor can and
+    recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
     from dagrun.durations import load_durations, save_durations, weights
     from dagrun.events import NullReporter, RunFinished
     from dagrun.executors import make_pool
@@ -77,6 +87,7 @@ def run(
         from dagrun.errors import UsageError
 
         raise UsageError(f"the timeout must be a positive number of seconds, not {timeout:g}")
+    targets, force = pipeline.check_names(targets), pipeline.check_names(force)
     path = _state_path(pipeline, state_path)
     reporter = reporter or NullReporter()
     stop = stop or StopRequest()
@@ -89,6 +100,9 @@ def run(
                 "ignored; a stage it recorded may run again",
             )
         known = load_durations(path)
+        work = make_plan(pipeline, store.state, weights(known, pipeline.names), targets, force)
+        if work.cleared:  # before anything runs: a crash must not leave their old SUCCESS standing
+            store.record({name: StageStatus.PENDING for name in work.cleared})
         try:
             if isinstance(executor, str):
                 pool = make_pool(executor, jobs, workers, dask_address=dask_address)
@@ -97,7 +111,7 @@ def run(
             try:
                 with stop_on_signals(stop):
                     result = execute(
-                        make_plan(pipeline, store.state, weights(known, pipeline.names)),
+                        work,
                         store,
                         reporter,
                         pool,
@@ -121,8 +135,70 @@ def run(
     return result
 
 
-def reset(pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None) -> Optional[State]:
-    """Clear every stage's status, under the lock; returns the state before (None if unreadable)."""
+def reset(
+    pipeline: Pipeline,
+    state_path: Optional[Union[str, Path]] = None,
+    *,
+    stages: Iterable[str] = (),
+    only: bool = False,
+    failed: bool = False,
+) -> Optional[State]:
+    """Clear stages back to null, under the lock: every stage; or the named `stages` and their
+    downstream (just them with `only`); or, with `failed`, every FAILED stage. Returns the cleared
+    stages' statuses before, or None when the whole state file was unreadable and was replaced."""
+    names = pipeline.check_names(stages)
+    path = _state_path(pipeline, state_path)
+
+    def choose(state: State) -> Tuple[str, ...]:
+        chosen = set(pipeline.names)
+        if names:
+            chosen = set(names) if only else set(pipeline.downstream(names))
+        if failed:
+            chosen &= {name for name, status in state.items() if status is StageStatus.FAILED}
+        return tuple(name for name in pipeline.names if name in chosen)
+
+    with RunLock(path):
+        return reset_state(path, pipeline.names, None if not (names or failed) else choose)
+
+
+def mark(
+    pipeline: Pipeline,
+    stages: Iterable[str],
+    status: StageStatus,
+    state_path: Optional[Union[str, Path]] = None,
+    *,
+    force: bool = False,
+) -> State:
+    """Record stages as SUCCESS or FAILED by hand, for work done outside dagrun; under the lock.
+
+    Refuses (UsageError) a stage whose dependencies are not SUCCESS, counting the stages marked
+    SUCCESS together, unless `force`. Returns the marked stages' statuses before."""
+    from dagrun.errors import UsageError
+    from dagrun.store import StateStore
+
+    names = pipeline.check_names(stages)
+    if status not in (StageStatus.SUCCESS, StageStatus.FAILED):
+        raise UsageError(f"a stage can be marked SUCCESS or FAILED, not {status.text}", hint="use `dagrun reset`")
     path = _state_path(pipeline, state_path)
     with RunLock(path):
-        return reset_state(path, pipeline.names)
+        store = StateStore.open(path, pipeline.names)
+        try:
+            state = store.state
+            if not force:
+                succeeded = {n for n, s in state.items() if s is StageStatus.SUCCESS}
+                if status is StageStatus.SUCCESS:
+                    succeeded |= set(names)
+                for name in names:
+                    for dep in pipeline.stages[name].needs:
+                        if dep not in succeeded:
+                            raise UsageError(
+                                f"{name} needs {dep}, which is not SUCCESS ({state[dep].text})",
+                                hint=f"run or mark {dep} first, or pass --force",
+                            )
+            before = {name: state[name] for name in names}
+            store.record({name: status for name in names})
+        except BaseException:
+            store.abandon()
+            raise
+        store.close()
+    return before

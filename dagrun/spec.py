@@ -8,12 +8,12 @@ import keyword
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
 from dagrun import pipeline_cache
-from dagrun.errors import SpecError
+from dagrun.errors import SpecError, UsageError
 from dagrun.graph import CycleError, topological_order
 from dagrun.yamltree import TooDeepError, compose_shallow
 
@@ -67,6 +67,24 @@ class Pipeline:
                 out[dep].append(stage.name)
         return out
 
+    def check_names(self, names: Iterable[str]) -> Tuple[str, ...]:
+        """The names, each checked to be a stage; raises UsageError naming the first that is not."""
+        checked = tuple(dict.fromkeys(names))
+        for name in checked:
+            if name not in self.stages:
+                close = difflib.get_close_matches(name, self.stages, n=1)
+                maybe = f" (did you mean '{close[0]}'?)" if close else ""
+                raise UsageError(f"no stage '{name}' in {self.path}{maybe}", hint="`dagrun plan` lists the stages")
+        return checked
+
+    def upstream(self, names: Iterable[str]) -> FrozenSet[str]:
+        """The names and every stage they need, directly or not."""
+        return _closure(names, {name: stage.needs for name, stage in self.stages.items()})
+
+    def downstream(self, names: Iterable[str]) -> FrozenSet[str]:
+        """The names and every stage that needs them, directly or not."""
+        return _closure(names, self.dependents())
+
     @classmethod
     def from_dict(
         cls, stages: Mapping[str, Optional[Sequence[str]]], path: Union[str, Path] = "<pipeline>"
@@ -83,6 +101,17 @@ class Pipeline:
                 raise SpecError(f"{path}: stage '{name}': dependencies must be stage names (strings)")
             raw.append(_RawStage(name, 0, deps))
         return _validate(Path(path), raw, [])
+
+
+def _closure(start: Iterable[str], edges: Mapping[str, Sequence[str]]) -> FrozenSet[str]:
+    seen = set(start)
+    todo = list(seen)
+    while todo:
+        for other in edges[todo.pop()]:
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return frozenset(seen)
 
 
 @dataclass

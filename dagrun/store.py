@@ -181,23 +181,27 @@ class StateStore:
                 self._journal.close()
 
 
-def reset_state(path: Path, names: Sequence[str]) -> Optional[State]:
-    """Set every stage back to PENDING; returns the state before, or None if there was none or it
-    was not readable. Hold the run lock while calling this."""
+def reset_state(
+    path: Path, names: Sequence[str], choose: Optional[Callable[[State], Sequence[str]]] = None
+) -> Optional[State]:
+    """Set stages back to PENDING: all of them, or those `choose` picks from the current state.
+    Returns the cleared stages' statuses before, or None if the file was missing or unreadable and
+    everything was cleared. Hold the run lock while calling this."""
     try:
         store = StateStore.open(path, names)
     except StateError:
-        if not resolve_state_path(path).exists():
-            raise
+        if choose is not None or not resolve_state_path(path).exists():
+            raise  # clearing some stages needs the others' state: only a full reset repairs the file
         # The user asked for a clean slate; an unreadable file is exactly what reset is for.
         real = resolve_state_path(path)
         journal.remove(journal.journal_path(real))
         write_atomically(real, dump_state({n: StageStatus.PENDING for n in names}).encode("utf-8"))
         return None
-    before = store.state
-    store.record({name: StageStatus.PENDING for name in names})
+    state = store.state
+    chosen = names if choose is None else choose(state)
+    store.record({name: StageStatus.PENDING for name in chosen})
     store.close()
-    return before
+    return {name: state[name] for name in chosen}
 
 
 def _remove_leftover_temp_files(path: Path) -> None:

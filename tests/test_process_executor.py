@@ -172,7 +172,7 @@ def test_the_pool_survives_a_dead_worker_and_can_kill_a_call() -> None:
         time.sleep(0.02)
     with pytest.raises(WorkerDied, match="SIGKILL"):
         sleeping.result(30)
-    with pytest.raises(Exception, match="pickle|local object"):  # wording differs across Pythons
+    with pytest.raises(Exception, match=r"pickle|local object"):  # wording differs across Pythons
         pool.submit(square, lambda: 1).result(30)
     pool.shutdown()
 
