@@ -34,6 +34,8 @@ class DaskStagePool(StagePool):
             ) from None
         self._refs = module_refs(jobs, ship=True)
         self._cluster: Any = None
+        self._address = address or "local"
+        self._log_levels = _quiet_dask_logs()
         try:
             if address:
                 self._client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
@@ -50,12 +52,14 @@ class DaskStagePool(StagePool):
                         threads_per_worker=1,
                         processes=True,
                         dashboard_address=None,
-                        silence_logs=logging.ERROR,
+                        silence_logs=logging.CRITICAL,
                     )
                 self._client = Client(self._cluster, set_as_default=False)
+                self._address = self._cluster.scheduler_address
                 self.notes = (f"local Dask cluster {self._cluster.scheduler_address}: {self.workers} worker processes",)
         except (OSError, TimeoutError) as e:
             self._close_cluster()
+            _restore_levels(self._log_levels)
             where = f"the Dask scheduler at {address}" if address else "a local Dask cluster"
             raise UsageError(
                 f"cannot connect to {where}: {e}",
@@ -68,9 +72,15 @@ class DaskStagePool(StagePool):
         future: Future[Outcome] = self._executor.submit(run_remote_stage, self._refs[name], name)
         return future
 
-    def stop(self, future: Future[Outcome]) -> str:
+    stopping = "its Dask task was cancelled; a call already running finishes in its worker and is ignored"
+
+    def why_cancelled(self) -> str:
+        if self._client.status != "running":  # "connecting" while it tries to reach the scheduler again
+            return f"Dask cancelled the stage: the connection to its scheduler ({self._address}) was lost"
+        return "Dask cancelled the stage (was the scheduler restarted, or the task cancelled by another client?)"
+
+    def stop(self, future: Future[Outcome]) -> None:
         future.cancel()  # cancels the Dask task too
-        return "its Dask task was cancelled; a call already running finishes in its worker and is ignored"
 
     def close(self, abandon: bool = False) -> None:
         try:
@@ -78,8 +88,24 @@ class DaskStagePool(StagePool):
             self._client.close(timeout=CONNECT_TIMEOUT)
         finally:
             self._close_cluster()
+            _restore_levels(self._log_levels)
 
     def _close_cluster(self) -> None:
         if self._cluster is not None:
             self._cluster.close(timeout=CONNECT_TIMEOUT)  # stops its workers, running calls included
             self._cluster = None
+
+
+def _quiet_dask_logs() -> Dict[str, int]:
+    """dagrun reports what goes wrong in its own words; Dask's own log would add tracebacks to the
+    output. Returns the levels to restore when the run is over."""
+    names = ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    return levels
+
+
+def _restore_levels(levels: Dict[str, int]) -> None:
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)

@@ -3,6 +3,7 @@ same small interface, over a `concurrent.futures` executor."""
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -24,18 +25,16 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-class DaemonThreadPool(Executor):
-    """A thread pool whose threads do not hold the process open.
+class QueuedPool(Executor):
+    """Calls wait in one queue; up to `workers` threads each take one at a time. A thread is
+    started only when a call arrives and no thread is idle. Subclasses say how a thread makes a
+    call, and what it keeps between calls (a worker process, say)."""
 
-    ThreadPoolExecutor joins its threads at interpreter exit, so one stage stuck in a long call would
-    keep an interrupted dagrun alive until the call returns. Here an interrupted run saves its state
-    and exits at once; the abandoned stage's late outcome is ignored."""
-
-    def __init__(self, workers: int, name: str = "dagrun-stage") -> None:
+    def __init__(self, workers: int, name: str) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self._workers = workers
-        self._name = name
+        self.name = name
+        self._max_workers = workers
         self._queue: queue.SimpleQueue[Optional[_WorkItem]] = queue.SimpleQueue()
         self._threads: List[threading.Thread] = []
         self._idle = threading.Semaphore(0)
@@ -43,43 +42,45 @@ class DaemonThreadPool(Executor):
         self._shutdown = False
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        if kwargs:
-            args_fn: Callable[..., T] = lambda *a: fn(*a, **kwargs)  # noqa: E731
-        else:
-            args_fn = fn
+        call = functools.partial(fn, **kwargs) if kwargs else fn
         future: Future[T] = Future()
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to a pool that was shut down")
-            self._queue.put((future, args_fn, args))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._workers:
-                thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+            self._queue.put((future, call, args))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
+                name = f"{self.name}-{len(self._threads)}"
+                thread = threading.Thread(target=self._serve, args=(len(self._threads),), name=name, daemon=True)
                 self._threads.append(thread)
                 thread.start()
         return future
 
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                self._queue.put(None)  # wake the next thread too
-                return
-            future, fn, args = item
-            if future.set_running_or_notify_cancel():
-                try:
-                    result = fn(*args)
-                except BaseException as e:  # the future carries it; the thread lives on
-                    future.set_exception(e)
-                else:
-                    future.set_result(result)
-            del item, future, fn, args
-            self._idle.release()
+    def _serve(self, index: int) -> None:
+        kept = self._start_thread(index)
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    self._queue.put(None)  # wake the next thread too
+                    return
+                future, fn, args = item
+                if future.set_running_or_notify_cancel():
+                    self._call(kept, future, fn, args)
+                del item, future, fn, args
+                self._idle.release()
+        finally:
+            self._end_thread(kept)
 
-    def forsake(self) -> None:
-        """A running call will not return in time and cannot be stopped: let another thread take
-        its place, so the stages after it are not kept waiting."""
-        with self._lock:
-            self._workers += 1
+    def _start_thread(self, index: int) -> Any:
+        """What a new thread keeps between its calls."""
+        return None
+
+    def _call(self, kept: Any, future: Future[Any], fn: Callable[..., Any], args: Tuple[Any, ...]) -> None:
+        """Make one call and settle its future, whatever happens."""
+        raise NotImplementedError
+
+    def _end_thread(self, kept: Any) -> None:
+        """Release what a thread kept, when the pool shuts down."""
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
@@ -98,6 +99,31 @@ class DaemonThreadPool(Executor):
                 thread.join()
 
 
+class DaemonThreadPool(QueuedPool):
+    """A thread pool whose threads do not hold the process open.
+
+    ThreadPoolExecutor joins its threads at interpreter exit, so one stage stuck in a long call would
+    keep an interrupted dagrun alive until the call returns. Here an interrupted run saves its state
+    and exits at once; the abandoned stage's late outcome is ignored."""
+
+    def __init__(self, workers: int, name: str = "dagrun-stage") -> None:
+        super().__init__(workers, name)
+
+    def _call(self, kept: Any, future: Future[Any], fn: Callable[..., Any], args: Tuple[Any, ...]) -> None:
+        try:
+            result = fn(*args)
+        except BaseException as e:  # the future carries it; the thread lives on
+            future.set_exception(e)
+        else:
+            future.set_result(result)
+
+    def forsake(self) -> None:
+        """A running call will not return in time and cannot be stopped: let another thread take
+        its place, so the stages after it are not kept waiting."""
+        with self._lock:
+            self._max_workers += 1
+
+
 EXECUTORS = ("thread", "process", "dask")
 
 
@@ -111,9 +137,15 @@ class StagePool(ABC):
     def start(self, name: str) -> Future[Outcome]:
         """Run the stage `name`; the future's result is its outcome."""
 
+    stopping = "it was stopped"  # what `stop` does, in words for the user
+
+    def why_cancelled(self) -> str:
+        """Why a stage's future was cancelled when dagrun did not ask for it."""
+        return "the executor cancelled the stage"
+
     @abstractmethod
-    def stop(self, future: Future[Outcome]) -> str:
-        """Try to stop a stage that is still running; say what became of it."""
+    def stop(self, future: Future[Outcome]) -> None:
+        """Try to stop a stage that is still running (see `stopping`)."""
 
     @abstractmethod
     def close(self, abandon: bool = False) -> None:
@@ -135,10 +167,11 @@ class ThreadStagePool(StagePool):
     def start(self, name: str) -> Future[Outcome]:
         return self._threads.submit(self._run_stage, name, self._jobs[name])
 
-    def stop(self, future: Future[Outcome]) -> str:
+    stopping = "a thread cannot be stopped: the call goes on in the background and its result is ignored"
+
+    def stop(self, future: Future[Outcome]) -> None:
         self._threads.forsake()
         self._forsaken = True
-        return "a thread cannot be stopped: the call goes on in the background and its result is ignored"
 
     def close(self, abandon: bool = False) -> None:
         # A forsaken call may never return: waiting for its thread would undo the timeout.
@@ -160,9 +193,10 @@ class ProcessStagePool(StagePool):
     def start(self, name: str) -> Future[Outcome]:
         return self._processes.submit(self._run_remote_stage, self._refs[name], name)
 
-    def stop(self, future: Future[Outcome]) -> str:
+    stopping = "its worker process was killed, with the programs it had started"
+
+    def stop(self, future: Future[Outcome]) -> None:
         self._processes.kill(future)
-        return "its worker process was killed, with the programs it had started"
 
     def close(self, abandon: bool = False) -> None:
         if abandon:

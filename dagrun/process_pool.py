@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import queue
 import signal
-import threading
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, List, Optional, Tuple
 
-T = TypeVar("T")
-_WorkItem = Tuple["Future[Any]", Callable[..., Any], Tuple[Any, ...]]
+from dagrun.executors import QueuedPool
 
 
 class WorkerDied(Exception):
@@ -48,29 +45,14 @@ def _worker_main(conn: Connection) -> None:
 
 
 class _Worker:
-    """One worker process and the dagrun thread that feeds it."""
+    """One worker process, kept by the pool thread that feeds it."""
 
-    def __init__(self, pool: ProcessPool, index: int) -> None:
+    def __init__(self, pool: ProcessPool, name: str) -> None:
         self.pool = pool
+        self.name = name
         self.process: Optional[multiprocessing.process.BaseProcess] = None
         self.conn: Optional[Connection] = None
         self.future: Optional[Future[Any]] = None
-        self.thread = threading.Thread(target=self.serve, name=f"{pool.name}-{index}", daemon=True)
-
-    def serve(self) -> None:
-        try:
-            while True:
-                item = self.pool.queue.get()
-                if item is None:
-                    self.pool.queue.put(None)  # wake the next worker too
-                    return
-                future, fn, args = item
-                if future.set_running_or_notify_cancel():
-                    self.call(future, fn, args)
-                del item, future, fn, args
-                self.pool.idle.release()
-        finally:
-            self.stop_process()
 
     def call(self, future: Future[Any], fn: Callable[..., Any], args: Tuple[Any, ...]) -> None:
         try:
@@ -84,29 +66,30 @@ class _Worker:
             else:
                 raise EOFError
         except (EOFError, OSError):
-            with self.pool.lock:
-                self.future = None
+            self.forget_future()
             code = self.stop_process()
             future.set_exception(WorkerDied(f"its worker process {_how_it_ended(code)}"))
             return
         except BaseException as e:  # the call could not be sent (not picklable) or spawning failed
-            with self.pool.lock:
-                self.future = None
+            self.forget_future()
             future.set_exception(e)
             return
-        with self.pool.lock:
-            self.future = None
+        self.forget_future()
         if ok:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+    def forget_future(self) -> None:
+        with self.pool.lock:
+            self.future = None
 
     def start_process(self) -> Tuple[Connection, multiprocessing.process.BaseProcess]:
         if self.process is not None and self.conn is not None and self.process.is_alive():
             return self.conn, self.process
         self.stop_process()
         ours, theirs = self.pool.context.Pipe()
-        process = self.pool.context.Process(target=_worker_main, args=(theirs,), name=self.thread.name, daemon=True)
+        process = self.pool.context.Process(target=_worker_main, args=(theirs,), name=self.name, daemon=True)
         process.start()
         theirs.close()
         with self.pool.lock:
@@ -148,38 +131,30 @@ def _how_it_ended(code: Optional[int]) -> str:
     return f"exited with code {code}" if code is not None else "stopped answering"
 
 
-class ProcessPool(Executor):
+class ProcessPool(QueuedPool):
     """Up to `workers` processes, started when first needed, each running one call at a time.
 
     Processes are started with "spawn": dagrun has threads, and forking a process with threads can
     deadlock the child."""
 
     def __init__(self, workers: int, name: str = "dagrun-worker") -> None:
-        if workers < 1:
-            raise ValueError("workers must be at least 1")
-        self.name = name
+        super().__init__(workers, name)
         self.context = multiprocessing.get_context("spawn")
-        self.queue: queue.SimpleQueue[Optional[_WorkItem]] = queue.SimpleQueue()
-        self.idle = threading.Semaphore(0)
-        self.lock = threading.Lock()
+        self.lock = self._lock
         self.terminating = False
         self._workers: List[_Worker] = []
-        self._max_workers = workers
-        self._shutdown = False
 
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        if kwargs:
-            raise TypeError("ProcessPool.submit takes positional arguments only")
-        future: Future[T] = Future()
+    def _start_thread(self, index: int) -> _Worker:
+        worker = _Worker(self, f"{self.name}-{index}")
         with self.lock:
-            if self._shutdown:
-                raise RuntimeError("cannot submit to a pool that was shut down")
-            self.queue.put((future, fn, args))
-            if not self.idle.acquire(blocking=False) and len(self._workers) < self._max_workers:
-                worker = _Worker(self, len(self._workers))
-                self._workers.append(worker)
-                worker.thread.start()
-        return future
+            self._workers.append(worker)
+        return worker
+
+    def _call(self, kept: Any, future: Future[Any], fn: Callable[..., Any], args: Tuple[Any, ...]) -> None:
+        kept.call(future, fn, args)
+
+    def _end_thread(self, kept: Any) -> None:
+        kept.stop_process()
 
     def kill(self, future: Future[Any]) -> bool:
         """Stop a running call by killing its worker; its future then fails with WorkerDied."""
@@ -197,19 +172,3 @@ class ProcessPool(Executor):
             for worker in self._workers:
                 worker.kill()
         self.shutdown(wait=False, cancel_futures=True)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        with self.lock:
-            self._shutdown = True
-            if cancel_futures:
-                while True:
-                    try:
-                        item = self.queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is not None:
-                        item[0].cancel()
-            self.queue.put(None)
-        if wait:
-            for worker in self._workers:
-                worker.thread.join()

@@ -154,12 +154,14 @@ class _Run:
     def on_done(self, name: str, future: Future[Outcome]) -> None:
         """In the thread that completed the stage: record, release its dependents, start the next."""
         try:
-            if future.cancelled():
-                return
-            try:
-                status, duration, error = future.result()
-            except BaseException as e:  # the pool itself failed to run the stage
-                status, duration, error = StageStatus.FAILED, 0.0, f"the stage did not run to the end: {e}"
+            error: Optional[str]
+            if future.cancelled():  # not by dagrun, which forgets a future before cancelling it
+                status, duration, error = StageStatus.FAILED, 0.0, self.pool.why_cancelled()
+            else:
+                try:
+                    status, duration, error = future.result()
+                except BaseException as e:  # the pool itself failed to run the stage
+                    status, duration, error = StageStatus.FAILED, 0.0, f"the stage did not run to the end: {e}"
             with self.lock:
                 if self.abandoned or self.futures.get(name) is not future:  # stopped, or timed out
                     return
@@ -187,6 +189,7 @@ class _Run:
         """Fail the stages that have run past the timeout, ask the pool to stop them, and pick
         the stages that can start in their place."""
         batch: List[str] = []
+        late: List[Future[Outcome]] = []
         now = self.clock()
         with self.lock:
             while self.deadlines and self.deadlines[0][0] <= now:
@@ -194,9 +197,11 @@ class _Run:
                 future = self.futures.get(name)
                 if future is None or future.done() or self.abandoned:
                     continue
-                what = self.pool.stop(future)
-                error = f"timed out after {self.timeout:g} s (--timeout); {what}"
+                late.append(future)
+                error = f"timed out after {self.timeout:g} s (--timeout); {self.pool.stopping}"
                 batch += self._finish(name, StageStatus.FAILED, self.timeout or 0.0, error)
+        for future in late:  # outside the lock: stopping may complete the future, in this thread
+            self.pool.stop(future)
         return batch
 
     def finished(self) -> bool:

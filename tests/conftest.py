@@ -100,6 +100,17 @@ def seed(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def in_seed(seed: Path) -> Iterator[Path]:
+    """The seed folder as the current folder, for commands that use the default stages file."""
+    old = os.getcwd()
+    os.chdir(seed)
+    try:
+        yield seed
+    finally:
+        os.chdir(old)
+
+
 def ran(folder: Path) -> List[str]:
     log = folder / "ran.log"
     return log.read_text().split() if log.exists() else []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator, List
+from typing import List
 
 import pytest
 from click.testing import CliRunner, Result
@@ -14,16 +14,6 @@ from dagrun.cli import cli
 from dagrun.lock import RunLock
 
 from .conftest import ran
-
-
-@pytest.fixture
-def in_seed(seed: Path) -> Iterator[Path]:
-    old = os.getcwd()
-    os.chdir(seed)
-    try:
-        yield seed
-    finally:
-        os.chdir(old)
 
 
 def invoke(*args: str, env: dict = {}) -> Result:  # noqa: B006 - never mutated

@@ -164,18 +164,51 @@ def test_ctrl_c_cancels_the_remote_stage(cluster: Cluster, project: Path) -> Non
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not (project / "Long.pid").exists():
-        assert time.monotonic() < deadline and proc.poll() is None, "the stage never started"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while not (project / "Long.pid").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "the stage never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 130, out + err
     assert (project / "state.yml").read_text() == "Long: null\nMerge: null\n"
     deadline = time.monotonic() + 30
     while cluster.tasks_on_scheduler():
         assert time.monotonic() < deadline, "the cancelled task is still on the scheduler"
         time.sleep(0.1)
+
+
+def test_a_scheduler_lost_mid_run_fails_the_running_stage_instead_of_hanging(tmp_path: Path, project: Path) -> None:
+    own = Cluster(tmp_path / "doomed")  # this test kills its scheduler
+    try:
+        write(project, "stages.yaml", "Long: []\nMerge: [Long]\n")
+        proc = subprocess.Popen(
+            dagrun_cmd("run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--dask-address", own.address),
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not (project / "Long.pid").exists():
+                assert time.monotonic() < deadline and proc.poll() is None, "the stage never started"
+                time.sleep(0.05)
+            own.procs[0].kill()  # the scheduler
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    finally:
+        own.close()
+    assert proc.returncode == 1, out + err
+    assert f"the connection to its scheduler ({own.address}) was lost" in out
+    assert "Traceback" not in out + err
+    assert (project / "state.yml").read_text() == "Long: FAILED\nMerge: null\n"
 
 
 def test_with_no_address_a_local_cluster_runs_the_stages(project: Path) -> None:

@@ -85,6 +85,16 @@ def alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
 
 
+def assert_stage_and_child_die(folder: Path) -> None:
+    """The worker that ran Hangs, and the program Hangs started, are gone within seconds."""
+    worker = pids(folder, "Hangs")["Hangs"][0]
+    child = int((folder / "child.pid").read_text())
+    deadline = time.monotonic() + 10
+    while (alive(worker) or alive(child)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(worker) and not alive(child)
+
+
 def run(folder: Path, stages: str, jobs_ref: str = "jobs.py", **kwargs: object) -> dagrun.RunResult:
     pipeline = dagrun.parse_pipeline(stages, folder / "stages.yaml")
     jobs = load_jobs(jobs_ref, pipeline, cwd=folder)
@@ -125,12 +135,7 @@ def test_a_timeout_kills_the_stage_and_the_programs_it_started(folder: Path) -> 
     assert time.monotonic() - began < 20  # not the 60 s the stage would take
     assert result.state == {"Hangs": F, "Cpu2": S, "Join": S}
     assert "timed out after 1.5 s" in (result.outcomes["Hangs"].error or "")
-    worker = pids(folder, "Hangs")["Hangs"][0]
-    child = int((folder / "child.pid").read_text())
-    deadline = time.monotonic() + 10
-    while (alive(worker) or alive(child)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(worker) and not alive(child)
+    assert_stage_and_child_die(folder)
 
 
 def test_jobs_given_by_module_name_and_async_stages_work_in_workers(folder: Path) -> None:
@@ -212,12 +217,7 @@ def test_a_signal_stops_the_stage_running_in_a_worker(folder: Path, sig: int, co
     assert time.monotonic() - sent < 3
     assert proc.returncode == code, out + err
     assert (folder / "state.yml").read_text() == "Hangs: null\nJoin: null\n"
-    worker = pids(folder, "Hangs")["Hangs"][0]
-    child = int((folder / "child.pid").read_text())
-    deadline = time.monotonic() + 10
-    while (alive(worker) or alive(child)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(worker) and not alive(child)
+    assert_stage_and_child_die(folder)
 
 
 def test_the_cli_takes_the_executor_and_a_timeout(folder: Path) -> None:

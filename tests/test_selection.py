@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, List, Set
+from typing import List, Set
 
 import pytest
 from click.testing import CliRunner, Result
@@ -146,16 +145,6 @@ def test_random_targets_run_exactly_their_unfinished_upstream(
 
 
 # The command line.
-
-
-@pytest.fixture
-def in_seed(seed: Path) -> Iterator[Path]:
-    old = os.getcwd()
-    os.chdir(seed)
-    try:
-        yield seed
-    finally:
-        os.chdir(old)
 
 
 def invoke(*args: str) -> Result:
