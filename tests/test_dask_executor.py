@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Set
+from typing import Any, Callable, Iterator, Set, Tuple
 
 import pytest
 
@@ -155,10 +155,12 @@ def test_a_failure_on_a_worker_comes_back_with_its_traceback(cluster: Cluster, p
     assert (project / "state.yml").read_text() == "Prepare: SUCCESS\nLeft: FAILED\nRight: SUCCESS\nMerge: null\n"
 
 
-def test_ctrl_c_cancels_the_remote_stage(cluster: Cluster, project: Path) -> None:
+def run_long_stage_until(project: Path, address: str, then: Callable[[subprocess.Popen], object]) -> Tuple[int, str]:  # type: ignore[type-arg]
+    """Run the Long stage on the cluster at `address`; once it runs, call `then(dagrun_process)`.
+    Returns dagrun's exit code and output; dagrun never outlives the test."""
     write(project, "stages.yaml", "Long: []\nMerge: [Long]\n")
     proc = subprocess.Popen(
-        dagrun_cmd("run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--dask-address", cluster.address),
+        dagrun_cmd("run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--dask-address", address),
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -169,12 +171,17 @@ def test_ctrl_c_cancels_the_remote_stage(cluster: Cluster, project: Path) -> Non
         while not (project / "Long.pid").exists():
             assert time.monotonic() < deadline and proc.poll() is None, "the stage never started"
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        then(proc)
+        out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, out + err
+    return proc.returncode, out + err
+
+
+def test_ctrl_c_cancels_the_remote_stage(cluster: Cluster, project: Path) -> None:
+    code, output = run_long_stage_until(project, cluster.address, lambda proc: proc.send_signal(signal.SIGINT))
+    assert code == 130, output
     assert (project / "state.yml").read_text() == "Long: null\nMerge: null\n"
     deadline = time.monotonic() + 30
     while cluster.tasks_on_scheduler():
@@ -185,29 +192,12 @@ def test_ctrl_c_cancels_the_remote_stage(cluster: Cluster, project: Path) -> Non
 def test_a_scheduler_lost_mid_run_fails_the_running_stage_instead_of_hanging(tmp_path: Path, project: Path) -> None:
     own = Cluster(tmp_path / "doomed")  # this test kills its scheduler
     try:
-        write(project, "stages.yaml", "Long: []\nMerge: [Long]\n")
-        proc = subprocess.Popen(
-            dagrun_cmd("run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--dask-address", own.address),
-            cwd=project,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while not (project / "Long.pid").exists():
-                assert time.monotonic() < deadline and proc.poll() is None, "the stage never started"
-                time.sleep(0.05)
-            own.procs[0].kill()  # the scheduler
-            out, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        code, output = run_long_stage_until(project, own.address, lambda _: own.procs[0].kill())
     finally:
         own.close()
-    assert proc.returncode == 1, out + err
-    assert f"the connection to its scheduler ({own.address}) was lost" in out
-    assert "Traceback" not in out + err
+    assert code == 1, output
+    assert f"the connection to its scheduler ({own.address}) was lost" in output
+    assert "Traceback" not in output
     assert (project / "state.yml").read_text() == "Long: FAILED\nMerge: null\n"
 
 
