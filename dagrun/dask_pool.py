@@ -6,11 +6,15 @@ jobs module. Imported only for `--executor dask`."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import sys
+import threading
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, TextIO, Tuple
 
-from dagrun.calls import Outcome, module_refs, run_remote_stage
+from dagrun.calls import Outcome, module_refs, run_captured_stage
 from dagrun.errors import UsageError
 from dagrun.executors import StagePool, default_workers
 
@@ -33,6 +37,7 @@ class DaskStagePool(StagePool):
                 f"--executor dask needs Dask's distributed scheduler, which is not installed ({e})", hint=INSTALL_HINT
             ) from None
         self._refs = module_refs(jobs, ship=True)
+        self._tasks: Dict[Future[Outcome], Future[Tuple[Outcome, str, str]]] = {}  # of running stages
         self._cluster: Any = None
         self._address = address or "local"
         self._log_levels = _quiet_dask_logs()
@@ -46,7 +51,7 @@ class DaskStagePool(StagePool):
                 self.workers = workers or default_workers()
                 # A stage that kills its worker fails once, as under --executor process, instead of
                 # being retried on three more workers.
-                with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                with dask.config.set({"distributed.scheduler.allowed-failures": 0}), _deaf_to_ctrl_c():
                     self._cluster = LocalCluster(
                         n_workers=self.workers,
                         threads_per_worker=1,
@@ -69,8 +74,24 @@ class DaskStagePool(StagePool):
         self._executor = self._client.get_executor(pure=False)
 
     def start(self, name: str) -> Future[Outcome]:
-        future: Future[Outcome] = self._executor.submit(run_remote_stage, self._refs[name], name)
-        return future
+        task: Future[Tuple[Outcome, str, str]] = self._executor.submit(run_captured_stage, self._refs[name], name)
+        stage: Future[Outcome] = Future()
+        self._tasks[stage] = task
+
+        def relay(done: Future[Tuple[Outcome, str, str]]) -> None:
+            self._tasks.pop(stage, None)
+            if done.cancelled():
+                stage.cancel()
+            elif done.exception() is not None:
+                stage.set_exception(done.exception())
+            else:
+                outcome, out, err = done.result()
+                _show(sys.stdout, out)
+                _show(sys.stderr, err)
+                stage.set_result(outcome)
+
+        task.add_done_callback(relay)
+        return stage
 
     stopping = "its Dask task was cancelled; a call already running finishes in its worker and is ignored"
 
@@ -80,7 +101,9 @@ class DaskStagePool(StagePool):
         return "Dask cancelled the stage (was the scheduler restarted, or the task cancelled by another client?)"
 
     def stop(self, future: Future[Outcome]) -> None:
-        future.cancel()  # cancels the Dask task too
+        task = self._tasks.get(future)
+        if task is not None:
+            task.cancel()  # cancels the Dask task too
 
     def close(self, abandon: bool = False) -> None:
         try:
@@ -109,3 +132,25 @@ def _quiet_dask_logs() -> Dict[str, int]:
 def _restore_levels(levels: Dict[str, int]) -> None:
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
+
+
+def _show(stream: TextIO, text: str) -> None:
+    """A remote stage's output, printed where the stage's output would go in this process."""
+    if text:
+        stream.write(text if text.endswith("\n") else text + "\n")
+        stream.flush()
+
+
+@contextlib.contextmanager
+def _deaf_to_ctrl_c() -> Iterator[None]:
+    """Start the local cluster's processes with SIGINT ignored, which they inherit. Ctrl-C in the
+    terminal reaches the whole foreground process group: Dask's processes would each print a
+    KeyboardInterrupt traceback, while dagrun stops them itself when it stops the run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

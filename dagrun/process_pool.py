@@ -8,9 +8,13 @@ process group, which takes the programs the stage started with it."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 from concurrent.futures import Future
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, List, Optional, Tuple
@@ -22,10 +26,48 @@ class WorkerDied(Exception):
     """The process running a stage ended without answering: a crash, os._exit, or a kill."""
 
 
+class _Relay(io.TextIOBase):
+    """A worker's sys.stdout or sys.stderr: whole lines go to dagrun over the call's connection, in
+    order with the reply, and dagrun prints them through its own output (above the live view)."""
+
+    def __init__(self, conn: Connection, lock: threading.Lock, stream: int) -> None:
+        super().__init__()
+        self._conn, self._lock, self._stream = conn, lock, stream
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            end = self._pending.rfind("\n") + 1
+            if end:
+                self._send(self._pending[:end])
+                self._pending = self._pending[end:]
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self._send(self._pending)
+                self._pending = ""
+
+    def _send(self, text: str) -> None:
+        with contextlib.suppress(OSError):  # dagrun has gone; the output has nowhere to go
+            self._conn.send((_OUTPUT, self._stream, text))
+
+
+_OUTPUT, _REPLY = "output", "reply"
+
+
 def _worker_main(conn: Connection) -> None:
     """A worker process: call what arrives, send back what it returned or raised, until told to stop."""
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # its own process group: stopping a stage also stops the programs it started
+    lock = threading.Lock()  # the stage's threads print while the main thread replies
+    relays = [_Relay(conn, lock, 1), _Relay(conn, lock, 2)]
+    sys.stdout, sys.stderr = relays
     while True:
         try:
             item = conn.recv()
@@ -35,13 +77,22 @@ def _worker_main(conn: Connection) -> None:
             return
         fn, args = item
         try:
-            reply: Tuple[bool, Any] = (True, fn(*args))
+            reply: Tuple[str, bool, Any] = (_REPLY, True, fn(*args))
         except BaseException as e:
-            reply = (False, e)
-        try:
-            conn.send(reply)
-        except Exception as e:  # the result or exception could not be pickled
-            conn.send((False, RuntimeError(f"the result could not be sent back to dagrun: {e!r}")))
+            reply = (_REPLY, False, e)
+        for relay in relays:
+            relay.flush()
+        with lock:
+            try:
+                conn.send(reply)
+            except Exception as e:  # the result or exception could not be pickled
+                conn.send((_REPLY, False, RuntimeError(f"the result could not be sent back to dagrun: {e!r}")))
+
+
+def _print(stream: int, text: str) -> None:
+    out = sys.stdout if stream == 1 else sys.stderr
+    out.write(text)
+    out.flush()
 
 
 class _Worker:
@@ -60,11 +111,15 @@ class _Worker:
             with self.pool.lock:
                 self.future = future
             conn.send((fn, args))
-            ready = wait([conn, process.sentinel])
-            if conn in ready or conn.poll():
-                ok, value = conn.recv()
-            else:
-                raise EOFError
+            while True:
+                ready = wait([conn, process.sentinel])
+                if not (conn in ready or conn.poll()):
+                    raise EOFError
+                kind, *message = conn.recv()
+                if kind == _REPLY:
+                    ok, value = message
+                    break
+                _print(*message)
         except (EOFError, OSError):
             self.forget_future()
             code = self.stop_process()

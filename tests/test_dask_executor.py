@@ -26,7 +26,9 @@ def _record(name):
     with open(os.path.join(OUT, name + ".pid"), "w") as f:
         f.write(str(os.getpid()))
 
-def Prepare(): _record("Prepare")
+def Prepare():
+    print("prepared on a worker")
+    _record("Prepare")
 def Left(): _record("Left")
 def Right(): _record("Right")
 def Merge(): _record("Merge")
@@ -132,6 +134,7 @@ def test_stages_run_in_the_clusters_workers_which_cannot_import_the_jobs_module(
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"Dask scheduler {cluster.address}: 2 workers, 2 threads" in out.stdout
+    assert "prepared on a worker\n" in out.stdout  # what a remote stage prints comes back
     assert (project / "state.yml").read_text() == "Prepare: SUCCESS\nLeft: SUCCESS\nRight: SUCCESS\nMerge: SUCCESS\n"
     assert recorded(project, "Prepare", "Left", "Right", "Merge") <= cluster.worker_pids()
     # The address can come from the environment too; then nothing is left to run.
@@ -221,3 +224,36 @@ def test_an_unreachable_scheduler_is_a_clear_error(project: Path) -> None:
     assert "dagrun: error: cannot connect to the Dask scheduler at tcp://127.0.0.1:9" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (project / "state.yml").exists() or "SUCCESS" not in (project / "state.yml").read_text()
+
+
+def test_ctrl_c_in_a_terminal_stops_a_local_cluster_quietly(project: Path) -> None:
+    # Ctrl-C in a terminal signals the whole foreground process group, Dask's processes included.
+    write(project, "stages.yaml", "Long: []\nMerge: [Long]\n")
+    proc = subprocess.Popen(
+        dagrun_cmd("run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--progress", "plain"),
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (project / "Long.pid").exists():
+            assert time.monotonic() < deadline and proc.poll() is None, "the stage never started"
+            time.sleep(0.05)
+        worker = int((project / "Long.pid").read_text())
+        sent = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out + err
+    assert time.monotonic() - sent < 15
+    assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err
+    assert (project / "state.yml").read_text() == "Long: null\nMerge: null\n"
+    deadline = time.monotonic() + 15
+    while os.path.exists(f"/proc/{worker}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{worker}"), "the worker running the stage outlived the run"

@@ -255,3 +255,34 @@ def test_a_timeout_must_be_positive(tmp_path: Path) -> None:
     pipeline = dagrun.parse_pipeline("A: []\n", tmp_path / "stages.yaml")
     with pytest.raises(dagrun.DagrunError, match="positive"):
         dagrun.run(pipeline, {"A": lambda: None}, timeout=0)
+
+
+def test_what_a_stage_prints_in_a_worker_reaches_dagrun_output_in_order(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "jobs.py",
+        """\
+        import sys, threading
+
+        def Talk():
+            print("first line")
+            sys.stdout.write("no newline yet")
+            print(" ... now", flush=True)
+            print("to stderr", file=sys.stderr)
+            t = threading.Thread(target=print, args=("from a thread",))
+            t.start(); t.join()
+            print("last words", end="")
+        """,
+    )
+    write(tmp_path, "stages.yaml", "Talk: []\n")
+    out = subprocess.run(
+        dagrun_cmd("run", "--jobs", "jobs", "-x", "process", "--progress", "plain"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "first line\nno newline yet ... now\nfrom a thread\nlast words" in out.stdout
+    assert out.stdout.index("last words") < out.stdout.index("ok      Talk")
+    assert "to stderr\n" in out.stderr
