@@ -226,21 +226,50 @@ def _reporter(progress: str, state_path: str) -> Any:
 
 @cli.command()
 @STAGES_ARG
+@click.argument("targets", nargs=-1, metavar="[TARGETS]...")
 @STATE_OPT
+@click.option(
+    "--format",
+    "-o",
+    "output_format",
+    type=click.Choice(["text", "json", "dot", "mermaid"]),
+    default="text",
+    show_default=True,
+    help="text: batches with each stage's state and why it will or will not run; json: for programs "
+    "(schema in docs/cli.md); dot: Graphviz; mermaid: a flowchart GitHub renders.",
+)
+@click.option(
+    "--force", "-f", metavar="STAGE", multiple=True, help="As for run: plan STAGE and its downstream as forced."
+)
 @_user_errors
-def plan(stages_file: Path, state_path: Optional[Path]) -> None:
+def plan(
+    stages_file: Path, targets: Tuple[str, ...], state_path: Optional[Path], output_format: str, force: Tuple[str, ...]
+) -> None:
     """Show the order stages run in, in batches that can run in parallel, and which are done.
 
-    Validates the stages file exactly like `run`; writes nothing.
+    With TARGETS, as for run: only they and what they need. Validates the stages file exactly like
+    `run`; writes nothing.
     """
-    from dagrun.render import plan_lines
     from dagrun.runner import default_state_path
     from dagrun.runner import plan as make_plan
     from dagrun.spec import load_pipeline
 
     pipeline = load_pipeline(stages_file)
     path = state_path or default_state_path(pipeline)
-    click.echo("\n".join(plan_lines(make_plan(pipeline, path), str(path))))
+    the_plan = make_plan(pipeline, path, targets=targets, force=force)
+    if output_format == "text":
+        from dagrun.render import plan_lines
+
+        click.echo("\n".join(plan_lines(the_plan, str(path))))
+        return
+    from dagrun import export
+
+    if output_format == "json":
+        click.echo(export.plan_json(the_plan, str(path)))
+    elif output_format == "dot":
+        click.echo(export.plan_dot(the_plan))
+    else:
+        click.echo(export.plan_mermaid(the_plan))
 
 
 @cli.command()
