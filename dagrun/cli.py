@@ -40,6 +40,15 @@ STATE_OPT = click.option(
     help="The state file. Default: state.yml beside the stages file.",
 )
 
+FORCE_OPT = click.option(
+    "--force",
+    "-f",
+    "force",
+    metavar="STAGE",
+    multiple=True,
+    help="Run STAGE and everything downstream of it even if they succeeded (repeatable).",
+)
+
 
 def _user_errors(command: F) -> F:
     """Print a DagrunError as `dagrun: error: ...` on stderr and exit with its code, never a traceback."""
@@ -99,14 +108,7 @@ def cli() -> None:
     help=f"Stages run at once. Default: the number of CPUs ({os.cpu_count() or 1} here).",
 )
 @click.option("--fail-fast", is_flag=True, help="Start nothing new after the first failure.")
-@click.option(
-    "--force",
-    "-f",
-    "force",
-    metavar="STAGE",
-    multiple=True,
-    help="Run STAGE and everything downstream of it even if they succeeded (repeatable).",
-)
+@FORCE_OPT
 @click.option("--dry-run", "-n", is_flag=True, help="Print what would run, and run nothing.")
 @click.option(
     "--timeout",
@@ -238,9 +240,7 @@ def _reporter(progress: str, state_path: str) -> Any:
     help="text: batches with each stage's state and why it will or will not run; json: for programs "
     "(schema in docs/cli.md); dot: Graphviz; mermaid: a flowchart GitHub renders.",
 )
-@click.option(
-    "--force", "-f", metavar="STAGE", multiple=True, help="As for run: plan STAGE and its downstream as forced."
-)
+@FORCE_OPT
 @_user_errors
 def plan(
     stages_file: Path, targets: Tuple[str, ...], state_path: Optional[Path], output_format: str, force: Tuple[str, ...]
