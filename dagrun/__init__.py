@@ -23,6 +23,7 @@ _EXPORTS = {
     "mark": "dagrun.runner",
     "plan": "dagrun.runner",
     "reset": "dagrun.runner",
+    "status": "dagrun.runner",
     "run": "dagrun.runner",
     "Pipeline": "dagrun.spec",
     "Stage": "dagrun.spec",
@@ -52,6 +53,6 @@ if TYPE_CHECKING:
     from dagrun.jobs import load_jobs  # noqa: F401
     from dagrun.planner import Plan, make_plan  # noqa: F401
     from dagrun.result import RunResult, StageOutcome  # noqa: F401
-    from dagrun.runner import mark, plan, reset, run  # noqa: F401
+    from dagrun.runner import mark, plan, reset, run, status  # noqa: F401
     from dagrun.spec import Pipeline, Stage, load_pipeline, parse_pipeline  # noqa: F401
     from dagrun.state import StageStatus  # noqa: F401

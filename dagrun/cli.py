@@ -48,6 +48,13 @@ FORCE_OPT = click.option(
     multiple=True,
     help="Run STAGE and everything downstream of it even if they succeeded (repeatable).",
 )
+WORKERS_OPT = click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help=f"Stages run at once. Default: the number of CPUs ({os.cpu_count() or 1} here).",
+)
 
 
 def _user_errors(command: F) -> F:
@@ -80,6 +87,7 @@ def cli() -> None:
     \b
       dagrun run stages.yaml --jobs foo_jobs   run what has not succeeded yet
       dagrun plan stages.yaml                  show the order, in parallel batches, with state
+      dagrun status stages.yaml                each stage's state, last run and last error
       dagrun reset stages.yaml                 clear the state
       dagrun mark stages.yaml Lint --success   record work done by hand
 
@@ -100,13 +108,7 @@ def cli() -> None:
     "the stages file's folder, or a path to a .py file.",
 )
 @STATE_OPT
-@click.option(
-    "--workers",
-    "-j",
-    type=click.IntRange(min=1),
-    metavar="N",
-    help=f"Stages run at once. Default: the number of CPUs ({os.cpu_count() or 1} here).",
-)
+@WORKERS_OPT
 @click.option("--fail-fast", is_flag=True, help="Start nothing new after the first failure.")
 @FORCE_OPT
 @click.option("--dry-run", "-n", is_flag=True, help="Print what would run, and run nothing.")
@@ -241,9 +243,15 @@ def _reporter(progress: str, state_path: str) -> Any:
     "(schema in docs/cli.md); dot: Graphviz; mermaid: a flowchart GitHub renders.",
 )
 @FORCE_OPT
+@WORKERS_OPT
 @_user_errors
 def plan(
-    stages_file: Path, targets: Tuple[str, ...], state_path: Optional[Path], output_format: str, force: Tuple[str, ...]
+    stages_file: Path,
+    targets: Tuple[str, ...],
+    state_path: Optional[Path],
+    output_format: str,
+    force: Tuple[str, ...],
+    workers: Optional[int],
 ) -> None:
     """Show the order stages run in, in batches that can run in parallel, and which are done.
 
@@ -258,9 +266,10 @@ def plan(
     path = state_path or default_state_path(pipeline)
     the_plan = make_plan(pipeline, path, targets=targets, force=force)
     if output_format == "text":
+        from dagrun.executors import default_workers
         from dagrun.render import plan_lines
 
-        click.echo("\n".join(plan_lines(the_plan, str(path))))
+        click.echo("\n".join(plan_lines(the_plan, str(path), workers or default_workers())))
         return
     from dagrun import export
 
@@ -270,6 +279,31 @@ def plan(
         click.echo(export.plan_dot(the_plan))
     else:
         click.echo(export.plan_mermaid(the_plan))
+
+
+@cli.command()
+@STAGES_ARG
+@STATE_OPT
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for programs (schema in docs/cli.md).")
+@_user_errors
+def status(stages_file: Path, state_path: Optional[Path], as_json: bool) -> None:
+    """Show every stage's state, how long it last took, when it last finished, how many times it
+    has run, and the last line of its latest error, from the run history."""
+    from dagrun.runner import default_state_path
+    from dagrun.runner import status as stage_reports
+    from dagrun.spec import load_pipeline
+
+    pipeline = load_pipeline(stages_file)
+    path = state_path or default_state_path(pipeline)
+    reports = stage_reports(pipeline, path)
+    if as_json:
+        from dagrun.export import status_json
+
+        click.echo(status_json(reports, str(path)))
+    else:
+        from dagrun.render import status_lines
+
+        click.echo("\n".join(status_lines(reports, str(path))))
 
 
 @cli.command()

@@ -4,11 +4,14 @@ flowchart (which GitHub renders in markdown)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence
 
 from dagrun import __version__
 from dagrun.planner import Plan
 from dagrun.state import StageStatus
+
+if TYPE_CHECKING:
+    from dagrun.history import StageReport
 
 SCHEMA = 1  # raised only when a field changes meaning or disappears; new fields may be added
 
@@ -55,6 +58,31 @@ def plan_json(plan: Plan, state_path: str) -> str:
     return json.dumps(document, indent=2)
 
 
+def status_json(reports: Sequence[StageReport], state_path: str) -> str:
+    """`dagrun status --json`, as documented in docs/cli.md."""
+    stages = []
+    for r in reports:
+        last = r.last
+        stages.append(
+            {
+                "name": r.name,
+                "state": None if r.state is StageStatus.PENDING else r.state.text,
+                "runs": r.runs,
+                "last": None
+                if last is None
+                else {
+                    "start": last.start,
+                    "end": last.end,
+                    "duration": last.duration,
+                    "outcome": last.outcome,
+                    "attempt": last.attempt,
+                    "error": last.error,
+                },
+            }
+        )
+    return json.dumps({"dagrun": __version__, "schema": SCHEMA, "state_file": state_path, "stages": stages}, indent=2)
+
+
 def plan_dot(plan: Plan) -> str:
     """Graphviz: an arrow from each stage to the stages that need it; stages that will run are bold."""
     will_run = set(plan.to_run)
@@ -99,4 +127,4 @@ def plan_mermaid(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["SCHEMA", "plan_dot", "plan_json", "plan_mermaid"]
+__all__ = ["SCHEMA", "plan_dot", "plan_json", "plan_mermaid", "status_json"]

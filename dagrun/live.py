@@ -7,7 +7,7 @@ import io
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, TextIO, Tuple
+from typing import Dict, List, Mapping, Optional, TextIO, Tuple
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
@@ -44,6 +44,10 @@ class LiveReporter:
         self._already = 0
         self._stopping: Optional[str] = None
         self._started = time.time()
+        # With durations from earlier runs: the estimated run time, shrunk as the expected work is done.
+        self._estimate: Optional[float] = None
+        self._expected: Mapping[str, float] = {}
+        self._work_total = self._work_left = 0.0
         self._pending: List[Text] = []
         self._hidden_ok = 0
         self._last_flush = 0.0
@@ -73,6 +77,10 @@ class LiveReporter:
             self._total = len(event.plan.to_run)
             self._already = len(event.plan.done)
             self._started = event.time
+            self._estimate = event.plan.estimate(event.workers)
+            if self._estimate is not None and event.plan.expected is not None:
+                self._expected = event.plan.expected
+                self._work_total = self._work_left = sum(self._expected.get(n, 0.0) for n in event.plan.to_run)
             where = f" · state in {self.state_path}" if self.state_path else ""
             self.print(
                 Text.from_markup(
@@ -96,6 +104,7 @@ class LiveReporter:
 
     def _finished(self, event: StageFinished) -> None:
         with self._lock:
+            self._work_left -= self._expected.get(event.name, 0.0)
             self._running.pop(event.name, None)
             self._spinners.pop(event.name, None)
             if event.status is StageStatus.SUCCESS:
@@ -204,6 +213,7 @@ class LiveReporter:
                 (f"✓ {self._succeeded} ", "green"),
                 (f"✗ {self._failed} ", "red" if self._failed else "dim"),
                 (f"running {len(running)} · waiting {waiting} · {duration(now - self._started)}", "dim"),
+                (self._eta(), "dim"),
             )
             bar = Table.grid(padding=(0, 0))
             bar.add_row(ProgressBar(total=max(self._total, 1), completed=finished, width=30), counts)
@@ -211,6 +221,12 @@ class LiveReporter:
             if self._stopping:
                 parts.append(Text(f"stopping: {self._stopping}", style="yellow"))
         yield Group(*parts)
+
+    def _eta(self) -> str:
+        """' · about 12s left', by earlier runs' durations; nothing on a first run."""
+        if self._estimate is None or self._work_total <= 0:
+            return ""
+        return f" · about {duration(max(self._estimate * self._work_left / self._work_total, 0.0))} left"
 
 
 class _LineProxy(io.TextIOBase):

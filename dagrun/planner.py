@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
@@ -21,6 +22,33 @@ class Plan:
     priority: Dict[str, float]  # for stages to run: the longest chain of work still behind each
     selected: Optional[FrozenSet[str]] = None  # with targets: they and their upstream; else every stage
     forced: Mapping[str, str] = field(default_factory=dict)  # downstream of --force: stage -> the forced stage
+    expected: Optional[Mapping[str, float]] = None  # seconds per stage, from earlier runs; None if never measured
+
+    def estimate(self, workers: int) -> Optional[float]:
+        """Seconds the stages to run would take with `workers`, by their durations in earlier runs and
+        in the order a run starts them; None when no stage was ever timed."""
+        if self.expected is None:
+            return None
+        expected = self.expected
+        pending = set(self.to_run)
+        waiting = {n: sum(1 for d in self.pipeline.stages[n].needs if d in pending) for n in self.to_run}
+        dependents = self.pipeline.dependents()
+        rank = {name: i for i, name in enumerate(self.to_run)}
+        ready = [(-self.priority[n], rank[n], n) for n in self.to_run if not waiting[n]]
+        heapq.heapify(ready)
+        running: List[Tuple[float, str]] = []
+        now = 0.0
+        while ready or running:
+            while ready and len(running) < workers:
+                name = heapq.heappop(ready)[2]
+                heapq.heappush(running, (now + expected.get(name, 0.0), name))
+            now, name = heapq.heappop(running)
+            for other in dependents[name]:
+                if other in waiting:
+                    waiting[other] -= 1
+                    if not waiting[other]:
+                        heapq.heappush(ready, (-self.priority[other], rank[other], other))
+        return now
 
     @property
     def batches(self) -> List[List[str]]:
@@ -84,4 +112,4 @@ def make_plan(
     dependents = pipeline.dependents()
     pending = set(to_run)
     work = remaining_work(to_run, {n: [d for d in dependents[n] if d in pending] for n in to_run}, weights)
-    return Plan(pipeline, dict(state), to_run, done, work, selected, forced)
+    return Plan(pipeline, dict(state), to_run, done, work, selected, forced, weights)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import List, Tuple
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, List, Sequence, Tuple
 
 from dagrun.planner import Plan
 from dagrun.result import RunResult, signal_name
 from dagrun.state import StageStatus
 
+if TYPE_CHECKING:
+    from dagrun.history import StageReport
+
+STOPPED = "STOPPED"  # as in dagrun.history, which imports this module
 TRACEBACK_TAIL = 15  # lines of a failure's traceback shown in the summary
 
 
@@ -23,8 +29,9 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def plan_lines(plan: Plan, state_path: str) -> List[str]:
-    """`dagrun plan`: the stages in execution order, in batches that can run in parallel."""
+def plan_lines(plan: Plan, state_path: str, workers: int = 0) -> List[str]:
+    """`dagrun plan`: the stages in execution order, in batches that can run in parallel; with
+    `workers`, how long the run should take by earlier runs' durations."""
     total = len(plan.pipeline.stages)
     left_out = total - len(plan.done) - len(plan.to_run)
     lines = [
@@ -33,6 +40,9 @@ def plan_lines(plan: Plan, state_path: str) -> List[str]:
         + (f", {left_out} not needed for the targets" if left_out else "")
         + f" (state: {state_path})",
     ]
+    estimate = plan.estimate(workers) if workers and plan.to_run else None
+    if estimate is not None:
+        lines.append(f"expected to take about {duration(estimate)} with {plural(workers, 'worker')}, by earlier runs")
     width = max(len(name) for name in plan.pipeline.stages)
     will_run = set(plan.to_run)
     for i, batch in enumerate(plan.batches, 1):
@@ -43,6 +53,30 @@ def plan_lines(plan: Plan, state_path: str) -> List[str]:
             after = f"  after {', '.join(needs)}" if needs else ""
             lines.append(f"  [{mark}] {name:<{width}}  {plan.why(name)}{after}")
     return lines
+
+
+def status_lines(reports: Sequence[StageReport], state_path: str) -> List[str]:
+    """`dagrun status`: every stage's state, with its latest execution from the run history."""
+    counts = Counter(r.state.text for r in reports)
+    summary = ", ".join(f"{n} {text}" for text, n in counts.items())
+    rows = [("STAGE", "STATE", "LAST RUN", "FINISHED", "RUNS", "LAST ERROR")]
+    for r in reports:
+        last = r.last
+        rows.append(
+            (
+                r.name,
+                r.state.text,
+                duration(last.duration) + (" (stopped)" if last.outcome == STOPPED else "") if last else "-",
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.end)) if last else "-",
+                str(r.runs),
+                (last.error or "") if last and last.outcome == "FAILED" else "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [f"{state_path}: {plural(len(reports), 'stage')}; {summary}"]
+    for row in rows:
+        lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[5])
+    return [line.rstrip() for line in lines]
 
 
 def failure_tail(error: str, limit: int = TRACEBACK_TAIL) -> List[str]:

@@ -19,6 +19,8 @@ class StageOutcome(NamedTuple):
     status: StageStatus  # SUCCESS or FAILED
     duration: float  # seconds
     error: Optional[str] = None  # the traceback, for a failure
+    start: float = 0.0  # wall clock, seconds since the epoch, when it was started
+    end: float = 0.0  # and when its outcome was recorded
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class RunResult:
     interrupted_by: Optional[int]  # the signal that stopped the run
     elapsed: float
     stopped: Tuple[str, ...] = ()  # running when the run was interrupted; left to finish on their own
+    stopped_started: Dict[str, float] = field(default_factory=dict)  # when each of those started
     state: State = field(default_factory=dict)  # state.yml as the run left it
 
     @property

@@ -6,7 +6,7 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple, Union
 
 from dagrun.lock import RunLock
 from dagrun.planner import Plan, make_plan
@@ -16,6 +16,7 @@ from dagrun.store import read_state, reset_state
 if TYPE_CHECKING:  # `plan` and `reset` need none of these; `run` imports them when called
     from dagrun.events import Reporter
     from dagrun.executors import StagePool
+    from dagrun.history import StageReport
     from dagrun.jobs import Job
     from dagrun.result import RunResult
     from dagrun.signals import StopRequest
@@ -43,8 +44,12 @@ def plan(
     force: Iterable[str] = (),
 ) -> Plan:
     """What `run` would do now; reads the state without taking the lock or writing anything."""
+    from dagrun.durations import load_durations, weights
+
     path = _state_path(pipeline, state_path)
-    return make_plan(pipeline, read_state(path, pipeline.names), targets=targets, force=force)
+    known = load_durations(path)
+    expected = weights(known, pipeline.names) if known else None
+    return make_plan(pipeline, read_state(path, pipeline.names), expected, targets=targets, force=force)
 
 
 def run(
@@ -74,6 +79,7 @@ def run(
     from dagrun.durations import load_durations, save_durations, weights
     from dagrun.events import NullReporter, RunFinished
     from dagrun.executors import make_pool
+    from dagrun.history import save_history
     from dagrun.scheduler import execute
     from dagrun.signals import StopRequest, stop_on_signals
     from dagrun.store import StateStore
@@ -100,7 +106,7 @@ def run(
                 "ignored; a stage it recorded may run again",
             )
         known = load_durations(path)
-        work = make_plan(pipeline, store.state, weights(known, pipeline.names), targets, force)
+        work = make_plan(pipeline, store.state, weights(known, pipeline.names) if known else None, targets, force)
         if work.cleared:  # before anything runs: a crash must not leave their old SUCCESS standing
             store.record({name: StageStatus.PENDING for name in work.cleared})
         try:
@@ -127,12 +133,21 @@ def run(
             store.abandon()  # the journal keeps every recorded outcome for the next run
             raise
         store.close()
+        save_history(path, result, time.time())
         if result.outcomes:
             known.update((name, o.duration) for name, o in result.outcomes.items())
             save_durations(path, known, pipeline.names)
     result = replace(result, state=store.state)
     reporter.handle(RunFinished(result, time.time()))
     return result
+
+
+def status(pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None) -> List[StageReport]:
+    """Each stage's state with its latest execution from the run history; reads, never writes."""
+    from dagrun.history import read_history, stage_reports
+
+    path = _state_path(pipeline, state_path)
+    return stage_reports(read_state(path, pipeline.names), read_history(path))
 
 
 def reset(

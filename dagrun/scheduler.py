@@ -77,7 +77,7 @@ def execute(
             pool.close(abandon=True)
     for event in run.drain():
         reporter.handle(event)
-    return _result(plan, run.outcomes, run.running, stop, clock() - started_at)
+    return _result(plan, run.outcomes, run.running, run.started, stop, clock() - started_at)
 
 
 class _Run:
@@ -100,6 +100,7 @@ class _Run:
         self.wake = threading.Event()
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.running: Set[str] = set()
+        self.started: Dict[str, float] = {}  # wall clock, of the running stages
         self.outcomes: Dict[str, StageOutcome] = {}
         self.stopping = False
         self.abandoned = False
@@ -134,6 +135,7 @@ class _Run:
         now = time.time()
         for name in batch:
             self.running.add(name)
+            self.started[name] = now
             self.events.put(StageStarted(name, now))
         return batch
 
@@ -175,14 +177,15 @@ class _Run:
         """Under the lock: record how a stage ended, and pick the stages that can start now."""
         del self.futures[name]
         self.running.discard(name)
-        self.outcomes[name] = StageOutcome(name, status, duration, error)
+        now = time.time()
+        self.outcomes[name] = StageOutcome(name, status, duration, error, self.started.pop(name, now), now)
         if status is StageStatus.SUCCESS:
             self.sorter.done(name)
         elif self.fail_fast and not self.stopping:
             self.stopping = True
             reason = f"{name} failed and --fail-fast is on"
             self.events.put(RunStopping(reason, tuple(sorted(self.running)), time.time(), False))
-        self.events.put(StageFinished(name, status, duration, time.time(), error))
+        self.events.put(StageFinished(name, status, duration, now, error))
         return self._take_ready({name: status})
 
     def expire(self) -> List[str]:
@@ -226,7 +229,12 @@ class _Run:
 
 
 def _result(
-    plan: Plan, outcomes: Dict[str, StageOutcome], running: Set[str], stop: StopRequest, elapsed: float
+    plan: Plan,
+    outcomes: Dict[str, StageOutcome],
+    running: Set[str],
+    started: Dict[str, float],
+    stop: StopRequest,
+    elapsed: float,
 ) -> RunResult:
     blocked: Dict[str, str] = {}
     not_started: List[str] = []
@@ -239,7 +247,10 @@ def _result(
         else:
             not_started.append(name)
     stopped = tuple(name for name in plan.to_run if name in running)
-    return RunResult(outcomes, plan.done, blocked, tuple(not_started), stop.signum, elapsed, stopped=stopped)
+    since = {name: started[name] for name in stopped if name in started}
+    return RunResult(
+        outcomes, plan.done, blocked, tuple(not_started), stop.signum, elapsed, stopped=stopped, stopped_started=since
+    )
 
 
 def _upstream_failure(plan: Plan, name: str, outcomes: Dict[str, StageOutcome], blocked: Dict[str, str]) -> str:

@@ -1,0 +1,108 @@
+"""The run history: one record per stage execution (start, end, duration, outcome, attempt, last
+line of the error), kept beside the state file for `dagrun status`, bounded in size.
+
+Information, not state: it is written when a run ends, a run killed with kill -9 leaves no
+history, and an unreadable line is skipped. Each line is a JSON array, so that writing 100,000 of
+them costs little more than formatting the numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Iterator, List, NamedTuple, Optional
+
+from dagrun.render import STOPPED, last_line
+from dagrun.result import RunResult
+from dagrun.state import StageStatus, replace_quietly
+
+MAX_BYTES = 16 * 2**20  # past this, the oldest half of the history is dropped
+
+
+class Execution(NamedTuple):
+    stage: str
+    start: float  # seconds since the epoch
+    end: float
+    duration: float  # as the stage measured itself
+    outcome: str  # SUCCESS, FAILED or STOPPED
+    attempt: int
+    error: Optional[str]  # the last line of the traceback, for a failure
+
+
+def history_path(state_path: Path) -> Path:
+    return state_path.with_name(f".{state_path.name}.history")
+
+
+def save_history(state_path: Path, result: RunResult, now: float) -> None:
+    """Append the run's executions; drop the oldest half when the file grows past MAX_BYTES.
+    A failure to write costs only history."""
+    lines = []
+    for o in result.outcomes.values():
+        outcome = "SUCCESS" if o.status is StageStatus.SUCCESS else "FAILED"
+        error = "null" if o.error is None else json.dumps(last_line(o.error))
+        lines.append(_line(o.name, o.start, o.end, o.duration, outcome, error))
+    for name, start in result.stopped_started.items():
+        lines.append(_line(name, start, now, now - start, STOPPED, "null"))
+    if not lines:
+        return
+    path = history_path(state_path)
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("".join(lines))
+            size = f.tell()
+        if size > MAX_BYTES:
+            with open(path, "rb") as f:
+                f.seek(size - MAX_BYTES // 2)
+                kept = f.read().split(b"\n", 1)[-1]  # from the first whole line
+            replace_quietly(path, kept.decode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+class StageReport(NamedTuple):
+    """What `dagrun status` shows of one stage."""
+
+    name: str
+    state: StageStatus
+    last: Optional[Execution]  # its latest execution in the history
+    runs: int  # executions in the history
+
+
+def stage_reports(state: Dict[str, StageStatus], executions: Iterator[Execution]) -> List[StageReport]:
+    """One report per stage of `state`, in its order; history of stages no longer there is ignored."""
+    last: Dict[str, Execution] = {}
+    runs: Dict[str, int] = {}
+    for record in executions:
+        if record.stage in state:
+            last[record.stage] = record
+            runs[record.stage] = runs.get(record.stage, 0) + 1
+    return [StageReport(name, status, last.get(name), runs.get(name, 0)) for name, status in state.items()]
+
+
+def _line(name: str, start: float, end: float, duration: float, outcome: str, error: str) -> str:
+    # Stage names are Python identifiers: nothing in them needs escaping in JSON.
+    return f'["{name}",{start:.3f},{end:.3f},{duration:.6f},"{outcome}",1,{error}]\n'
+
+
+def read_history(state_path: Path) -> Iterator[Execution]:
+    """Every readable record, oldest first."""
+    try:
+        with open(history_path(state_path), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                record = _parse(line)
+                if record is not None:
+                    yield record
+    except OSError:
+        return
+
+
+def _parse(line: str) -> Optional[Execution]:
+    try:
+        stage, start, end, duration, outcome, attempt, error = json.loads(line)
+        return Execution(
+            str(stage), float(start), float(end), float(duration), str(outcome), int(attempt), error and str(error)
+        )
+    except (ValueError, TypeError):
+        return None
+
+
+__all__ = ["STOPPED", "Execution", "StageReport", "history_path", "read_history", "save_history", "stage_reports"]
