@@ -54,25 +54,26 @@ class ShippedModule(NamedTuple):
 ModuleRef = Union[ImportedModule, ShippedModule]
 
 
-def module_refs(jobs: Dict[str, Job], ship: bool) -> Dict[str, ModuleRef]:
-    """For each stage, how a worker in another process finds its function: by the stage's name in
-    its module. Raises JobsError, before anything runs, for a function that cannot be found so."""
+def module_refs(jobs: Dict[str, Job], ship: bool) -> Dict[str, Tuple[ModuleRef, str]]:
+    """For each stage, how a worker in another process finds its function: its module, and its name
+    there. Raises JobsError, before anything runs, for a function that cannot be found so."""
     by_module: Dict[str, ModuleRef] = {}
-    refs: Dict[str, ModuleRef] = {}
+    refs: Dict[str, Tuple[ModuleRef, str]] = {}
     for name, job in jobs.items():
         fn = getattr(job, "__wrapped__", job)  # an async stage's runner wraps the user's function
         module = sys.modules.get(getattr(fn, "__module__", "") or "")
         file = getattr(module, "__file__", None)
-        if module is None or not file or getattr(module, name, None) is not fn:
+        function = getattr(fn, "__name__", "")
+        if module is None or not file or getattr(module, function, None) is not fn:
             raise JobsError(
                 f"the function for stage '{name}' is not defined at the top level of a jobs module with a "
-                "file; stages that run in other processes are looked up there by name",
+                "file under its own name; stages that run in other processes are looked up there by name",
                 hint="use --executor thread, or define the function in the jobs module",
             )
         ref = by_module.get(module.__name__)
         if ref is None:
             ref = by_module[module.__name__] = _module_ref(module.__name__, file, ship)
-        refs[name] = ref
+        refs[name] = (ref, function)
     return refs
 
 
@@ -90,7 +91,7 @@ _loaded: Dict[object, ModuleType] = {}  # per worker process: each module is loa
 
 
 def run_remote_stage(ref: ModuleRef, name: str) -> Outcome:
-    """The task a worker runs: find the stage's function in the jobs module, then call it."""
+    """The task a worker runs: find the function `name` in the jobs module, then call it."""
     start = time.perf_counter()
     try:
         key = (ref.name, ref.file, ref.digest) if isinstance(ref, ShippedModule) else ref

@@ -7,9 +7,10 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Optional, Tuple, TypeVar, cast
+from typing import Any, Callable, List, Optional, Tuple, TypeVar, cast
 
 import click
+from click.shell_completion import CompletionItem
 
 from dagrun import __version__
 from dagrun.errors import DagrunError
@@ -40,13 +41,44 @@ STATE_OPT = click.option(
     help="The state file. Default: state.yml beside the stages file.",
 )
 
+
+def _complete_stages(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[CompletionItem]:
+    """Shell completion of stage names, from the stages file already on the command line (or
+    stages.yaml); nothing at all when it cannot be read."""
+    # An option still waiting for its value (`--force <TAB>`) keeps click from parsing the stages
+    # file argument; the words the shell passes still have it.
+    words = os.environ.get("COMP_WORDS", "").split()
+    candidates = [ctx.params.get("stages_file") or Path("stages.yaml")]
+    candidates += [Path(w) for w in words[2:] if w.endswith((".yaml", ".yml"))]
+    try:
+        from dagrun.spec import load_pipeline
+
+        names = load_pipeline(next(p for p in reversed(candidates) if p.is_file())).names
+    except Exception:  # no stages file yet, or a broken one: complete nothing rather than fail
+        return []
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
 FORCE_OPT = click.option(
     "--force",
     "-f",
     "force",
     metavar="STAGE",
     multiple=True,
+    shell_complete=_complete_stages,
     help="Run STAGE and everything downstream of it even if they succeeded (repeatable).",
+)
+RERUN_CHANGED_OPT = click.option(
+    "--rerun-changed",
+    is_flag=True,
+    help="Also run the stages that succeeded but whose function's code changed since, and their downstream.",
+)
+JOBS_TO_COMPARE_OPT = click.option(
+    "--jobs",
+    "-J",
+    "jobs_ref",
+    metavar="MODULE",
+    help="The jobs module, as for run: with it, stages whose code changed since they succeeded are shown.",
 )
 WORKERS_OPT = click.option(
     "--workers",
@@ -97,7 +129,7 @@ def cli() -> None:
 
 @cli.command(epilog=EXIT_CODES)
 @STAGES_ARG
-@click.argument("targets", nargs=-1, metavar="[TARGETS]...")
+@click.argument("targets", nargs=-1, metavar="[TARGETS]...", shell_complete=_complete_stages)
 @click.option(
     "--jobs",
     "-J",
@@ -111,6 +143,7 @@ def cli() -> None:
 @WORKERS_OPT
 @click.option("--fail-fast", is_flag=True, help="Start nothing new after the first failure.")
 @FORCE_OPT
+@RERUN_CHANGED_OPT
 @click.option("--dry-run", "-n", is_flag=True, help="Print what would run, and run nothing.")
 @click.option(
     "--timeout",
@@ -136,6 +169,12 @@ def cli() -> None:
     "(env DAGRUN_DASK_ADDRESS). Default: a local cluster started for the run.",
 )
 @click.option(
+    "--events",
+    metavar="FILE",
+    help="Also write every event as a line of JSON to FILE (- for stdout, and the progress goes to "
+    "stderr), for CI systems and tools. Format in docs/cli.md.",
+)
+@click.option(
     "--progress",
     type=click.Choice(["auto", "live", "plain", "quiet"]),
     default="auto",
@@ -152,10 +191,12 @@ def run(
     workers: Optional[int],
     fail_fast: bool,
     force: Tuple[str, ...],
+    rerun_changed: bool,
     dry_run: bool,
     timeout: Optional[float],
     executor: str,
     dask_address: Optional[str],
+    events: Optional[str],
     progress: str,
 ) -> None:
     """Run every stage that has not succeeded yet, each as soon as its dependencies have.
@@ -185,10 +226,11 @@ def run(
         from dagrun.render import plan_lines
         from dagrun.runner import plan as make_plan
 
-        lines = plan_lines(make_plan(pipeline, path, targets=targets, force=force), str(path))
+        planned = make_plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)
+        lines = plan_lines(planned, str(path))
         click.echo("\n".join(["dry run: nothing was run, nothing was written", *lines]))
         return
-    reporter = _reporter(progress, str(path))
+    reporter = _reporter(progress, str(path), events)
     try:
         result = run_pipeline(
             pipeline,
@@ -199,6 +241,7 @@ def run(
             timeout=timeout,
             targets=targets,
             force=force,
+            rerun_changed=rerun_changed,
             executor=executor,
             dask_address=dask_address,
             reporter=reporter,
@@ -211,26 +254,54 @@ def run(
     raise click.exceptions.Exit(result.exit_code)
 
 
-def _reporter(progress: str, state_path: str) -> Any:
+def _reporter(progress: str, state_path: str, events: Optional[str]) -> Any:
+    """The progress shown to people, and with --events the stream for programs. With `--events -`
+    the stream takes stdout and the progress goes to stderr."""
+    out = sys.stderr if events == "-" else sys.stdout
     if progress == "auto":
         term = os.environ.get("TERM", "")
-        progress = "live" if sys.stdout.isatty() and term not in ("dumb", "") else "plain"
+        progress = "live" if out.isatty() and term not in ("dumb", "") else "plain"
     if progress == "live":
         from rich.console import Console
 
         from dagrun.live import LiveReporter
 
-        return LiveReporter(Console(file=sys.stdout), state_path)
-    from dagrun.reporters import PlainReporter, QuietReporter
+        shown: Any = LiveReporter(Console(file=out), state_path)
+    else:
+        from dagrun.reporters import PlainReporter, QuietReporter
 
-    if progress == "quiet":
-        return QuietReporter(sys.stdout)
-    return PlainReporter(sys.stdout, state_path)
+        shown = QuietReporter(out) if progress == "quiet" else PlainReporter(out, state_path)
+    if not events:
+        return shown
+    from dagrun.event_stream import EventStream
+    from dagrun.events import Fanout
+
+    if events == "-":
+        return Fanout(shown, EventStream(sys.stdout))
+    try:
+        stream = open(events, "w", encoding="utf-8")  # noqa: SIM115 - closed by the Fanout
+    except OSError as e:
+        from dagrun.errors import UsageError
+
+        raise UsageError(f"cannot write the events file {events}: {e.strerror}") from None
+    return Fanout(shown, EventStream(stream), closing=stream)
+
+
+def _jobs_to_compare(jobs_ref: Optional[str], pipeline: Any, rerun_changed: bool) -> Any:
+    if jobs_ref is None:
+        if rerun_changed:
+            from dagrun.errors import UsageError
+
+            raise UsageError("--rerun-changed needs --jobs, to compare the code", hint="add --jobs MODULE")
+        return None
+    from dagrun.jobs import load_jobs
+
+    return load_jobs(jobs_ref, pipeline)
 
 
 @cli.command()
 @STAGES_ARG
-@click.argument("targets", nargs=-1, metavar="[TARGETS]...")
+@click.argument("targets", nargs=-1, metavar="[TARGETS]...", shell_complete=_complete_stages)
 @STATE_OPT
 @click.option(
     "--format",
@@ -243,6 +314,8 @@ def _reporter(progress: str, state_path: str) -> Any:
     "(schema in docs/cli.md); dot: Graphviz; mermaid: a flowchart GitHub renders.",
 )
 @FORCE_OPT
+@JOBS_TO_COMPARE_OPT
+@RERUN_CHANGED_OPT
 @WORKERS_OPT
 @_user_errors
 def plan(
@@ -251,6 +324,8 @@ def plan(
     state_path: Optional[Path],
     output_format: str,
     force: Tuple[str, ...],
+    jobs_ref: Optional[str],
+    rerun_changed: bool,
     workers: Optional[int],
 ) -> None:
     """Show the order stages run in, in batches that can run in parallel, and which are done.
@@ -264,7 +339,8 @@ def plan(
 
     pipeline = load_pipeline(stages_file)
     path = state_path or default_state_path(pipeline)
-    the_plan = make_plan(pipeline, path, targets=targets, force=force)
+    jobs = _jobs_to_compare(jobs_ref, pipeline, rerun_changed)
+    the_plan = make_plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)
     if output_format == "text":
         from dagrun.executors import default_workers
         from dagrun.render import plan_lines
@@ -285,8 +361,9 @@ def plan(
 @STAGES_ARG
 @STATE_OPT
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs (schema in docs/cli.md).")
+@JOBS_TO_COMPARE_OPT
 @_user_errors
-def status(stages_file: Path, state_path: Optional[Path], as_json: bool) -> None:
+def status(stages_file: Path, state_path: Optional[Path], as_json: bool, jobs_ref: Optional[str]) -> None:
     """Show every stage's state, how long it last took, when it last finished, how many times it
     has run, and the last line of its latest error, from the run history."""
     from dagrun.runner import default_state_path
@@ -295,7 +372,7 @@ def status(stages_file: Path, state_path: Optional[Path], as_json: bool) -> None
 
     pipeline = load_pipeline(stages_file)
     path = state_path or default_state_path(pipeline)
-    reports = stage_reports(pipeline, path)
+    reports = stage_reports(pipeline, path, _jobs_to_compare(jobs_ref, pipeline, False))
     if as_json:
         from dagrun.export import status_json
 
@@ -308,7 +385,7 @@ def status(stages_file: Path, state_path: Optional[Path], as_json: bool) -> None
 
 @cli.command()
 @STAGES_ARG
-@click.argument("stages", nargs=-1, metavar="[STAGES]...")
+@click.argument("stages", nargs=-1, metavar="[STAGES]...", shell_complete=_complete_stages)
 @STATE_OPT
 @click.option("--only", is_flag=True, help="Clear just the named stages, not what is downstream of them.")
 @click.option("--failed", is_flag=True, help="Clear every FAILED stage (of the named ones, if any).")
@@ -345,7 +422,7 @@ def reset(stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path]
 
 @cli.command()
 @STAGES_ARG
-@click.argument("stages", nargs=-1, metavar="STAGES...")
+@click.argument("stages", nargs=-1, metavar="STAGES...", shell_complete=_complete_stages)
 @STATE_OPT
 @click.option("--success", "status", flag_value="SUCCESS", help="Record the stages as SUCCESS.")
 @click.option("--failed", "status", flag_value="FAILED", help="Record the stages as FAILED.")

@@ -74,7 +74,7 @@ class DaskStagePool(StagePool):
         self._executor = self._client.get_executor(pure=False)
 
     def start(self, name: str) -> Future[Outcome]:
-        task: Future[Tuple[Outcome, str, str]] = self._executor.submit(run_captured_stage, self._refs[name], name)
+        task: Future[Tuple[Outcome, str, str]] = self._executor.submit(run_captured_stage, *self._refs[name])
         stage: Future[Outcome] = Future()
         self._tasks[stage] = task
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import IO, NamedTuple, Optional, Tuple, Union
 
 from dagrun.planner import Plan
 from dagrun.result import RunResult
@@ -39,6 +39,17 @@ class StageFinished(NamedTuple):
     error: Optional[str] = None
 
 
+class StageRetrying(NamedTuple):
+    """A stage failed and will run again (its `retries` option), after `delay` seconds."""
+
+    name: str
+    attempt: int  # the attempt about to start, from 2
+    attempts: int  # at most
+    delay: float
+    time: float
+    error: Optional[str]
+
+
 @dataclass(frozen=True)
 class RunStopping:
     """Nothing new will start: a stage failed under --fail-fast, or a signal arrived."""
@@ -55,7 +66,7 @@ class RunFinished:
     time: float
 
 
-Event = Union[RunStarted, StageStarted, StageFinished, RunStopping, RunFinished]
+Event = Union[RunStarted, StageStarted, StageFinished, StageRetrying, RunStopping, RunFinished]
 
 
 class Reporter(Protocol):
@@ -67,3 +78,24 @@ class Reporter(Protocol):
 class NullReporter:
     def handle(self, event: Event) -> None:
         pass
+
+
+class Fanout:
+    """Hands each event to several reporters; `close` closes those that can be closed, then
+    `closing` (a file the reporters wrote to)."""
+
+    def __init__(self, *reporters: Reporter, closing: Optional[IO[str]] = None) -> None:
+        self.reporters = reporters
+        self.closing = closing
+
+    def handle(self, event: Event) -> None:
+        for reporter in self.reporters:
+            reporter.handle(event)
+
+    def close(self) -> None:
+        for reporter in self.reporters:
+            close = getattr(reporter, "close", None)
+            if close is not None:
+                close()
+        if self.closing is not None:
+            self.closing.close()

@@ -191,7 +191,7 @@ class ProcessStagePool(StagePool):
         self._processes: ProcessPool = ProcessPool(self.workers)
 
     def start(self, name: str) -> Future[Outcome]:
-        return self._processes.submit(self._run_remote_stage, self._refs[name], name)
+        return self._processes.submit(self._run_remote_stage, *self._refs[name])
 
     stopping = "its worker process was killed, with the programs it had started"
 

@@ -68,6 +68,7 @@ def status_json(reports: Sequence[StageReport], state_path: str) -> str:
                 "name": r.name,
                 "state": None if r.state is StageStatus.PENDING else r.state.text,
                 "runs": r.runs,
+                "code_changed": r.code_changed,
                 "last": None
                 if last is None
                 else {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Iterator, List, NamedTuple, Optional
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional
 
 from dagrun.render import STOPPED, last_line
 from dagrun.result import RunResult
@@ -36,12 +36,12 @@ def save_history(state_path: Path, result: RunResult, now: float) -> None:
     """Append the run's executions; drop the oldest half when the file grows past MAX_BYTES.
     A failure to write costs only history."""
     lines = []
-    for o in result.outcomes.values():
+    for o in (*result.retried, *result.outcomes.values()):
         outcome = "SUCCESS" if o.status is StageStatus.SUCCESS else "FAILED"
         error = "null" if o.error is None else json.dumps(last_line(o.error))
-        lines.append(_line(o.name, o.start, o.end, o.duration, outcome, error))
+        lines.append(_line(o.name, o.start, o.end, o.duration, outcome, error, o.attempt))
     for name, start in result.stopped_started.items():
-        lines.append(_line(name, start, now, now - start, STOPPED, "null"))
+        lines.append(_line(name, start, now, now - start, STOPPED, "null", 1))
     if not lines:
         return
     path = history_path(state_path)
@@ -65,22 +65,30 @@ class StageReport(NamedTuple):
     state: StageStatus
     last: Optional[Execution]  # its latest execution in the history
     runs: int  # executions in the history
+    code_changed: Optional[bool] = None  # since it succeeded; None when not compared
 
 
-def stage_reports(state: Dict[str, StageStatus], executions: Iterator[Execution]) -> List[StageReport]:
-    """One report per stage of `state`, in its order; history of stages no longer there is ignored."""
+def stage_reports(
+    state: Dict[str, StageStatus], executions: Iterator[Execution], changed: Optional[Iterable[str]] = None
+) -> List[StageReport]:
+    """One report per stage of `state`, in its order; history of stages no longer there is ignored.
+    With `changed` (stages whose code changed), each report says whether its code did."""
     last: Dict[str, Execution] = {}
     runs: Dict[str, int] = {}
     for record in executions:
         if record.stage in state:
             last[record.stage] = record
             runs[record.stage] = runs.get(record.stage, 0) + 1
-    return [StageReport(name, status, last.get(name), runs.get(name, 0)) for name, status in state.items()]
+    diff = None if changed is None else set(changed)
+    return [
+        StageReport(name, status, last.get(name), runs.get(name, 0), None if diff is None else name in diff)
+        for name, status in state.items()
+    ]
 
 
-def _line(name: str, start: float, end: float, duration: float, outcome: str, error: str) -> str:
+def _line(name: str, start: float, end: float, duration: float, outcome: str, error: str, attempt: int) -> str:
     # Stage names are Python identifiers: nothing in them needs escaping in JSON.
-    return f'["{name}",{start:.3f},{end:.3f},{duration:.6f},"{outcome}",1,{error}]\n'
+    return f'["{name}",{start:.3f},{end:.3f},{duration:.6f},"{outcome}",{attempt},{error}]\n'
 
 
 def read_history(state_path: Path) -> Iterator[Execution]:

@@ -23,8 +23,8 @@ _NOT_USER = ("<frozen importlib", str(Path(__file__).resolve().parent), os.path.
 
 def load_jobs(ref: str, pipeline: Pipeline, cwd: Optional[Path] = None) -> Dict[str, Job]:
     """Stage name to the function that runs it; every stage that has none is reported at once."""
-    module = import_jobs_module(ref, [cwd or Path.cwd(), pipeline.path.parent])
-    return stage_functions(module, pipeline)
+    search = [cwd or Path.cwd(), pipeline.path.parent]
+    return stage_functions(import_jobs_module(ref, search), pipeline, search)
 
 
 def is_path_ref(ref: str) -> bool:
@@ -107,17 +107,28 @@ def user_traceback(e: BaseException, skip: int = 0) -> str:
     return f"Traceback (most recent call last):\n{body}\n{head}"
 
 
-def stage_functions(module: ModuleType, pipeline: Pipeline) -> Dict[str, Job]:
-    """Check that each stage has a plain function of its name, defined in `module` itself and
-    callable without arguments; report every stage that has not, before anything runs."""
+def stage_functions(module: ModuleType, pipeline: Pipeline, search: Iterable[Path] = ()) -> Dict[str, Job]:
+    """Check that each stage has a plain function of its name (or the one its `run` option names),
+    defined in its module itself and callable without arguments; report every stage that has not,
+    before anything runs. Modules named by `run` are imported from the `search` folders."""
     jobs: Dict[str, Job] = {}
     problems: List[str] = []
-    public = sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_"))
+    modules = {"": module}
     for name in pipeline.names:
-        obj = vars(module).get(name)
-        problem = _why_not_a_job(name, obj, module, public)
+        run = pipeline.stages[name].run or name
+        module_name, _, function = run.rpartition(":")
+        home = modules.get(module_name)
+        if home is None:
+            try:
+                home = modules[module_name] = import_jobs_module(module_name, search)
+            except JobsError as e:
+                problems.append(f"  {name} ({pipeline.where(name)}): run: {run}: {e.message}")
+                continue
+        obj = vars(home).get(function)
+        problem = _why_not_a_job(function, obj, home, _public(home) if obj is None else [])
         if problem:
-            problems.append(f"  {name} ({pipeline.where(name)}): {problem}")
+            via = f"run: {run}: " if pipeline.stages[name].run else ""
+            problems.append(f"  {name} ({pipeline.where(name)}): {via}{problem}")
         else:
             jobs[name] = as_job(obj)  # type: ignore[arg-type]
     if problems:
@@ -129,6 +140,10 @@ def stage_functions(module: ModuleType, pipeline: Pipeline) -> Dict[str, Job]:
             hint=f"define 'def <stage name>():' in {where} for each",
         )
     return jobs
+
+
+def _public(module: ModuleType) -> List[str]:
+    return sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_"))
 
 
 def _why_not_a_job(name: str, obj: object, module: ModuleType, public: List[str]) -> Optional[str]:

@@ -16,8 +16,8 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from dagrun.events import Event, RunFinished, RunStarted, RunStopping, StageFinished, StageStarted
-from dagrun.render import duration, last_line, summary_lines
+from dagrun.events import Event, RunFinished, RunStarted, RunStopping, StageFinished, StageRetrying, StageStarted
+from dagrun.render import duration, last_line, retry_text, summary_lines
 from dagrun.state import StageStatus
 
 MAX_RUNNING_ROWS = 8  # more running stages are counted, not listed
@@ -91,6 +91,10 @@ class LiveReporter:
             for note in event.notes:
                 self.print(Text(f"note: {note}", style="yellow"))
             self._start_live()
+        elif isinstance(event, StageRetrying):
+            with self._lock:
+                self._pending.append(Text.assemble(("↻ ", "yellow"), (event.name, "yellow"), f" {retry_text(event)}"))
+            self._flush()
         elif isinstance(event, RunStopping):
             with self._lock:
                 self._stopping = event.reason

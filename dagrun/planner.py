@@ -23,6 +23,7 @@ class Plan:
     selected: Optional[FrozenSet[str]] = None  # with targets: they and their upstream; else every stage
     forced: Mapping[str, str] = field(default_factory=dict)  # downstream of --force: stage -> the forced stage
     expected: Optional[Mapping[str, float]] = None  # seconds per stage, from earlier runs; None if never measured
+    changed: FrozenSet[str] = frozenset()  # succeeded, but with other code than the jobs module has now
 
     def estimate(self, workers: int) -> Optional[float]:
         """Seconds the stages to run would take with `workers`, by their durations in earlier runs and
@@ -70,10 +71,10 @@ class Plan:
         if self.selected is not None and name not in self.selected:
             return f"not needed for the targets; cleared ({forced})" if root else "not needed for the targets"
         if root is not None:
-            return f"will run ({forced})"
+            return f"will run ({forced}{', its code changed' if name in self.changed else ''})"
         status = self.state[name]
         if status is StageStatus.SUCCESS:
-            return "done"
+            return "done, but its code changed since (--rerun-changed runs it)" if name in self.changed else "done"
         if status is StageStatus.FAILED:
             return "will run (failed last time)"
         if status is StageStatus.RUNNING:
@@ -87,6 +88,7 @@ def make_plan(
     weights: Optional[Mapping[str, float]] = None,
     targets: Iterable[str] = (),
     force: Iterable[str] = (),
+    changed: Iterable[str] = (),
 ) -> Plan:
     """Every stage that has not succeeded runs, after its dependencies; those run longest-chain-first.
 
@@ -112,4 +114,4 @@ def make_plan(
     dependents = pipeline.dependents()
     pending = set(to_run)
     work = remaining_work(to_run, {n: [d for d in dependents[n] if d in pending] for n in to_run}, weights)
-    return Plan(pipeline, dict(state), to_run, done, work, selected, forced, weights)
+    return Plan(pipeline, dict(state), to_run, done, work, selected, forced, weights, frozenset(changed))

@@ -11,6 +11,7 @@ from dagrun.result import RunResult, signal_name
 from dagrun.state import StageStatus
 
 if TYPE_CHECKING:
+    from dagrun.events import StageRetrying
     from dagrun.history import StageReport
 
 STOPPED = "STOPPED"  # as in dagrun.history, which imports this module
@@ -59,7 +60,7 @@ def status_lines(reports: Sequence[StageReport], state_path: str) -> List[str]:
     """`dagrun status`: every stage's state, with its latest execution from the run history."""
     counts = Counter(r.state.text for r in reports)
     summary = ", ".join(f"{n} {text}" for text, n in counts.items())
-    rows = [("STAGE", "STATE", "LAST RUN", "FINISHED", "RUNS", "LAST ERROR")]
+    rows = [("STAGE", "STATE", "LAST RUN", "FINISHED", "RUNS", "NOTES")]
     for r in reports:
         last = r.last
         rows.append(
@@ -69,7 +70,8 @@ def status_lines(reports: Sequence[StageReport], state_path: str) -> List[str]:
                 duration(last.duration) + (" (stopped)" if last.outcome == STOPPED else "") if last else "-",
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.end)) if last else "-",
                 str(r.runs),
-                (last.error or "") if last and last.outcome == "FAILED" else "",
+                ("code changed since; " if r.code_changed else "")
+                + ((last.error or "") if last and last.outcome == "FAILED" else ""),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -77,6 +79,12 @@ def status_lines(reports: Sequence[StageReport], state_path: str) -> List[str]:
     for row in rows:
         lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[5])
     return [line.rstrip() for line in lines]
+
+
+def retry_text(event: StageRetrying) -> str:
+    """'attempt 2 of 3 in 5s, after: ValueError: ...' for a stage about to run again."""
+    when = f" in {duration(event.delay)}" if event.delay > 0 else ""
+    return f"attempt {event.attempt} of {event.attempts}{when}, after: {last_line(event.error or '')}"
 
 
 def failure_tail(error: str, limit: int = TRACEBACK_TAIL) -> List[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
-from dagrun.events import Event, RunFinished, RunStarted, RunStopping, StageFinished, StageStarted
-from dagrun.render import duration, last_line, plural, summary_lines
+from dagrun.events import Event, RunFinished, RunStarted, RunStopping, StageFinished, StageRetrying, StageStarted
+from dagrun.render import duration, last_line, plural, retry_text, summary_lines
 from dagrun.state import StageStatus
 
 FLUSH_INTERVAL = 0.2  # seconds: a log being followed is never further behind than this
@@ -47,6 +47,8 @@ class PlainReporter:
             else:
                 error = last_line(event.error or "")
                 self._line(event.time, f"FAILED  {event.name} ({duration(event.duration)}): {error}", urgent=True)
+        elif isinstance(event, StageRetrying):
+            self._line(event.time, f"retry   {event.name} ({retry_text(event)})", urgent=True)
         elif isinstance(event, RunStarted):
             plan = event.plan
             self._line(

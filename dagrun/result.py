@@ -21,6 +21,7 @@ class StageOutcome(NamedTuple):
     error: Optional[str] = None  # the traceback, for a failure
     start: float = 0.0  # wall clock, seconds since the epoch, when it was started
     end: float = 0.0  # and when its outcome was recorded
+    attempt: int = 1  # more than 1 after retries
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class RunResult:
     elapsed: float
     stopped: Tuple[str, ...] = ()  # running when the run was interrupted; left to finish on their own
     stopped_started: Dict[str, float] = field(default_factory=dict)  # when each of those started
+    retried: Tuple[StageOutcome, ...] = ()  # failed attempts that were followed by another
     state: State = field(default_factory=dict)  # state.yml as the run left it
 
     @property

@@ -42,14 +42,26 @@ def plan(
     *,
     targets: Iterable[str] = (),
     force: Iterable[str] = (),
+    jobs: Optional[Dict[str, Job]] = None,
+    rerun_changed: bool = False,
 ) -> Plan:
-    """What `run` would do now; reads the state without taking the lock or writing anything."""
+    """What `run` would do now; reads the state without taking the lock or writing anything. With
+    `jobs`, the plan knows which succeeded stages' code has changed since."""
     from dagrun.durations import load_durations, weights
 
     path = _state_path(pipeline, state_path)
     known = load_durations(path)
     expected = weights(known, pipeline.names) if known else None
-    return make_plan(pipeline, read_state(path, pipeline.names), expected, targets=targets, force=force)
+    state = read_state(path, pipeline.names)
+    changed = _changed_code(path, state, jobs) if jobs is not None else ()
+    force = (*force, *changed) if rerun_changed else force
+    return make_plan(pipeline, state, expected, targets=targets, force=force, changed=changed)
+
+
+def _changed_code(path: Path, state: State, jobs: Dict[str, Job]) -> Tuple[str, ...]:
+    from dagrun.fingerprints import changed, load_fingerprints
+
+    return tuple(changed(state, jobs, load_fingerprints(path)))
 
 
 def run(
@@ -65,6 +77,7 @@ def run(
     timeout: Optional[float] = None,
     targets: Iterable[str] = (),
     force: Iterable[str] = (),
+    rerun_changed: bool = False,
     stop: Optional[StopRequest] = None,
 ) -> RunResult:
     """Run every stage that has not succeeded yet and return what happened.
@@ -72,13 +85,16 @@ def run(
     `executor` is "thread", "process" or "dask" (at `dask_address`, or a local cluster), or a pool
     made by the caller, which the caller then closes. A stage running longer than `timeout` seconds
     fails. With `targets`, only they and the stages they need run; `force`d stages and their
-    downstream run even if they succeeded. Holds the state file's lock for the whole run
+    downstream run even if they succeeded, and with `rerun_changed` so do the succeeded stages whose
+    code changed since. Holds the state file's lock for the whole run
     (LockHeldError if another run has it). In the main thread, SIGINT, SIGTERM and SIGHUP stop the
     run promptly: nothing new starts, running stages are stopped as far as the executor can and
     recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
     from dagrun.durations import load_durations, save_durations, weights
     from dagrun.events import NullReporter, RunFinished
     from dagrun.executors import make_pool
+    from dagrun.fingerprints import changed as changed_code
+    from dagrun.fingerprints import load_fingerprints, save_fingerprints
     from dagrun.history import save_history
     from dagrun.scheduler import execute
     from dagrun.signals import StopRequest, stop_on_signals
@@ -106,7 +122,11 @@ def run(
                 "ignored; a stage it recorded may run again",
             )
         known = load_durations(path)
-        work = make_plan(pipeline, store.state, weights(known, pipeline.names) if known else None, targets, force)
+        recorded = load_fingerprints(path)
+        changed = tuple(changed_code(store.state, jobs, recorded)) if rerun_changed else ()
+        force = (*force, *changed)
+        expected = weights(known, pipeline.names) if known else None
+        work = make_plan(pipeline, store.state, expected, targets, force, changed=changed)
         if work.cleared:  # before anything runs: a crash must not leave their old SUCCESS standing
             store.record({name: StageStatus.PENDING for name in work.cleared})
         try:
@@ -134,6 +154,7 @@ def run(
             raise
         store.close()
         save_history(path, result, time.time())
+        save_fingerprints(path, recorded, result.succeeded, jobs, pipeline.names)
         if result.outcomes:
             known.update((name, o.duration) for name, o in result.outcomes.items())
             save_durations(path, known, pipeline.names)
@@ -142,12 +163,17 @@ def run(
     return result
 
 
-def status(pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None) -> List[StageReport]:
-    """Each stage's state with its latest execution from the run history; reads, never writes."""
+def status(
+    pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None, jobs: Optional[Dict[str, Job]] = None
+) -> List[StageReport]:
+    """Each stage's state with its latest execution from the run history; with `jobs`, also whether
+    its code changed since it succeeded. Reads, never writes."""
     from dagrun.history import read_history, stage_reports
 
     path = _state_path(pipeline, state_path)
-    return stage_reports(read_state(path, pipeline.names), read_history(path))
+    state = read_state(path, pipeline.names)
+    changed = _changed_code(path, state, jobs) if jobs is not None else None
+    return stage_reports(state, read_history(path), changed)
 
 
 def reset(

@@ -9,15 +9,17 @@ fresh, and handles stop requests, so no stage waits for it."""
 from __future__ import annotations
 
 import heapq
+import itertools
 import queue
 import signal
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from dagrun.calls import Outcome
-from dagrun.events import Event, Reporter, RunStarted, RunStopping, StageFinished, StageStarted
+from dagrun.events import Event, Reporter, RunStarted, RunStopping, StageFinished, StageRetrying, StageStarted
 from dagrun.executors import StagePool
 from dagrun.graph import TopologicalSorter
 from dagrun.planner import Plan
@@ -57,8 +59,7 @@ def execute(
         while True:
             run.wake.wait(min(POLL_INTERVAL, store.seconds_to_snapshot()))
             run.wake.clear()
-            if timeout is not None:
-                run.submit(run.expire())
+            run.submit(run.expire() + run.due())
             for event in run.drain():
                 reporter.handle(event)
             run.raise_error()
@@ -77,7 +78,8 @@ def execute(
             pool.close(abandon=True)
     for event in run.drain():
         reporter.handle(event)
-    return _result(plan, run.outcomes, run.running, run.started, stop, clock() - started_at)
+    result = _result(plan, run.outcomes, run.running, run.started, stop, clock() - started_at)
+    return replace(result, retried=tuple(run.retried))
 
 
 class _Run:
@@ -94,8 +96,14 @@ class _Run:
     ) -> None:
         self.plan, self.store, self.pool = plan, store, pool
         self.workers, self.fail_fast, self.timeout, self.clock = pool.workers, fail_fast, timeout, clock
+        self.stages = plan.pipeline.stages
         self.futures: Dict[str, Future[Outcome]] = {}  # of the running stages; a late one is ignored
-        self.deadlines: List[Tuple[float, str]] = []  # a heap, with --timeout
+        self.deadlines: List[Tuple[float, int, str, Future[Outcome]]] = []  # a heap, for timeouts
+        self.count = itertools.count()  # ties in the heap never compare futures
+        self.attempt: Dict[str, int] = {}  # of stages that were retried: the attempt running now
+        self.retry_at: List[Tuple[float, str]] = []  # a heap: stages waiting out their retry_delay
+        self.retry_error: Dict[str, Tuple[float, Optional[str]]] = {}  # their last attempt's duration, error
+        self.retried: List[StageOutcome] = []  # the failed attempts that were followed by another
         self.lock = threading.Lock()
         self.wake = threading.Event()
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
@@ -144,9 +152,10 @@ class _Run:
         start, futures, on_done = self.pool.start, self.futures, self.on_done
         for name in batch:
             future = futures[name] = start(name)
-            if self.timeout is not None:
+            limit = self._limit(name)
+            if limit is not None:
                 with self.lock:
-                    heapq.heappush(self.deadlines, (self.clock() + self.timeout, name))
+                    heapq.heappush(self.deadlines, (self.clock() + limit, next(self.count), name, future))
             future.add_done_callback(lambda f, name=name: on_done(name, f))  # type: ignore[misc]
         if not batch:
             with self.lock:
@@ -167,18 +176,64 @@ class _Run:
             with self.lock:
                 if self.abandoned or self.futures.get(name) is not future:  # stopped, or timed out
                     return
-                batch = self._finish(name, status, duration, error)
+                batch = self._end_attempt(name, status, duration, error)
             self.submit(batch)
         except BaseException as e:  # a callback's exception would be lost; the run loop raises it
             self.error = e
             self.wake.set()
 
+    def _limit(self, name: str) -> Optional[float]:
+        timeout = self.stages[name].timeout
+        return timeout if timeout is not None else self.timeout
+
+    def _end_attempt(self, name: str, status: StageStatus, duration: float, error: Optional[str]) -> List[str]:
+        """Under the lock: a failed stage with retries left goes again, now or after its retry_delay
+        (keeping its place among the running); any other outcome is final."""
+        stage = self.stages[name]
+        attempt = self.attempt.get(name, 1)
+        if status is StageStatus.SUCCESS or attempt > stage.retries or self.stopping:
+            return self._finish(name, status, duration, error)
+        now = time.time()
+        self.retried.append(StageOutcome(name, status, duration, error, self.started.get(name, now), now, attempt))
+        self.attempt[name] = attempt + 1
+        self.futures.pop(name, None)
+        self.events.put(StageRetrying(name, attempt + 1, stage.retries + 1, stage.retry_delay, now, error))
+        if stage.retry_delay > 0:
+            heapq.heappush(self.retry_at, (self.clock() + stage.retry_delay, name))
+            self.retry_error[name] = (duration, error)
+            return []
+        return self._restart(name)
+
+    def _restart(self, name: str) -> List[str]:
+        now = time.time()
+        self.started[name] = now
+        self.events.put(StageStarted(name, now))
+        return [name]
+
+    def due(self) -> List[str]:
+        """The stages whose retry_delay is over, to start again; under --fail-fast after a failure,
+        they fail instead."""
+        batch: List[str] = []
+        now = self.clock()
+        with self.lock:
+            while self.retry_at and (self.retry_at[0][0] <= now or self.stopping):
+                name = heapq.heappop(self.retry_at)[1]
+                duration, error = self.retry_error.pop(name)
+                if self.abandoned:
+                    continue
+                if self.stopping:
+                    batch += self._finish(name, StageStatus.FAILED, duration, error)
+                else:
+                    batch += self._restart(name)
+        return batch
+
     def _finish(self, name: str, status: StageStatus, duration: float, error: Optional[str]) -> List[str]:
         """Under the lock: record how a stage ended, and pick the stages that can start now."""
-        del self.futures[name]
+        self.futures.pop(name, None)
         self.running.discard(name)
         now = time.time()
-        self.outcomes[name] = StageOutcome(name, status, duration, error, self.started.pop(name, now), now)
+        start = self.started.pop(name, now)
+        self.outcomes[name] = StageOutcome(name, status, duration, error, start, now, self.attempt.get(name, 1))
         if status is StageStatus.SUCCESS:
             self.sorter.done(name)
         elif self.fail_fast and not self.stopping:
@@ -196,13 +251,14 @@ class _Run:
         now = self.clock()
         with self.lock:
             while self.deadlines and self.deadlines[0][0] <= now:
-                name = heapq.heappop(self.deadlines)[1]
-                future = self.futures.get(name)
-                if future is None or future.done() or self.abandoned:
+                _, _, name, future = heapq.heappop(self.deadlines)
+                if self.futures.get(name) is not future or future.done() or self.abandoned:
                     continue
                 late.append(future)
-                error = f"timed out after {self.timeout:g} s (--timeout); {self.pool.stopping}"
-                batch += self._finish(name, StageStatus.FAILED, self.timeout or 0.0, error)
+                limit = self._limit(name) or 0.0
+                how = "its timeout option" if self.stages[name].timeout is not None else "--timeout"
+                error = f"timed out after {limit:g} s ({how}); {self.pool.stopping}"
+                batch += self._end_attempt(name, StageStatus.FAILED, limit, error)
         for future in late:  # outside the lock: stopping may complete the future, in this thread
             self.pool.stop(future)
         return batch

@@ -35,11 +35,20 @@ _TAG_KINDS = {
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage: its name (also its function's name), what it needs, and where it was written."""
+    """One stage: its name (also its function's name, unless `run` names another), what it needs,
+    where it was written, and the options of the mapping form."""
 
     name: str
     needs: Tuple[str, ...] = ()
     line: int = 0
+    retries: int = 0  # runs again after a failure, this many times at most
+    retry_delay: float = 0.0  # seconds between attempts
+    timeout: Optional[float] = None  # seconds; the stage fails when it runs longer
+    run: Optional[str] = None  # "function" in the jobs module, or "module:function"
+
+    @property
+    def has_options(self) -> bool:
+        return bool(self.retries or self.retry_delay or self.timeout is not None or self.run)
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,7 @@ class _RawStage:
     name: str
     line: int
     needs: List[Tuple[str, int]]  # dependency name and its line
+    options: Dict[str, object] = field(default_factory=dict)  # of the mapping form, checked
 
 
 @contextmanager
@@ -164,9 +174,10 @@ def _load_pipeline(path: Path) -> Pipeline:
         line = data[: e.start].count(b"\n") + 1
         raise SpecError(f"{path}:{line}: not UTF-8 text (byte {e.start})", hint="save the file as UTF-8") from None
     pipeline = parse_pipeline(text, path)
-    pipeline_cache.store(
-        data, ([(s.name, s.line, list(s.needs)) for s in pipeline.stages.values()], list(pipeline.order))
-    )
+    if not any(s.has_options for s in pipeline.stages.values()):  # entries hold names and needs only
+        pipeline_cache.store(
+            data, ([(s.name, s.line, list(s.needs)) for s in pipeline.stages.values()], list(pipeline.order))
+        )
     return pipeline
 
 
@@ -191,8 +202,8 @@ def parse_pipeline(text: str, path: Union[str, Path] = "<string>") -> Pipeline:
     """Validate stages-file text; `path` is only used in messages."""
     path = Path(path)
     try:
-        # Three levels: the mapping of stages, each stage's list, the names in it.
-        root = compose_shallow(text, max_depth=2)
+        # The mapping of stages; each stage's list, or its mapping of options; the list in that.
+        root = compose_shallow(text, max_depth=3)
     except yaml.MarkedYAMLError as e:
         raise SpecError(_yaml_error_message(path, e)) from None
     except yaml.YAMLError as e:  # pragma: no cover - PyYAML raises marked errors for text input
@@ -220,9 +231,77 @@ def parse_pipeline(text: str, path: Union[str, Path] = "<string>") -> Pipeline:
             )
             continue
         first_line[name] = line
+        if isinstance(value, yaml.MappingNode) and value.tag == _TAG + "map":
+            options = _options(path, name, value, problems)
+            raw.append(_RawStage(name, line, options.pop("needs", None) or [], options))  # type: ignore[arg-type]
+            continue
         needs = _needs(path, name, value, problems)
         raw.append(_RawStage(name, line, needs or []))
     return _validate(path, raw, problems)
+
+
+OPTIONS = ("needs", "retries", "retry_delay", "timeout", "run")
+
+
+def _options(path: Path, name: str, node: yaml.MappingNode, problems: List[str]) -> Dict[str, object]:
+    """The mapping form of a stage: `needs` as in the list form, and the options, each checked."""
+    options: Dict[str, object] = {}
+    for key, value in node.value:
+        at = f"{path}:{_line(key)}: stage '{name}'"
+        option = key.value if isinstance(key, yaml.ScalarNode) and key.tag == _STR else None
+        if option not in OPTIONS:
+            shown = repr(key.value) if isinstance(key, yaml.ScalarNode) else _describe(key)
+            close = difflib.get_close_matches(str(option or ""), OPTIONS, n=1)
+            maybe = f" (did you mean '{close[0]}'?)" if close else f"; the options are {', '.join(OPTIONS)}"
+            problems.append(f"{at}: unknown option {shown}{maybe}")
+            continue
+        if option in options:
+            problems.append(f"{at}: the option '{option}' is given twice")
+            continue
+        if option == "needs":
+            options["needs"] = _needs(path, name, value, problems)
+            continue
+        number = _number(value)
+        if option == "retries":
+            if value.tag != _TAG + "int" or number is None or number < 0:
+                problems.append(f"{at}: retries must be a whole number, 0 or more, not {_describe(value)}")
+            else:
+                options["retries"] = int(number)
+        elif option == "retry_delay":
+            if number is None or number < 0:
+                problems.append(f"{at}: retry_delay must be a number of seconds, 0 or more, not {_describe(value)}")
+            else:
+                options["retry_delay"] = number
+        elif option == "timeout":
+            if number is None or number <= 0:
+                problems.append(f"{at}: timeout must be a number of seconds above 0, not {_describe(value)}")
+            else:
+                options["timeout"] = number
+        elif option == "run":
+            target = value.value if isinstance(value, yaml.ScalarNode) and value.tag == _STR else None
+            module, _, function = str(target).rpartition(":")
+            if target is None or not function.isidentifier() or (module and not _dotted(module)):
+                problems.append(
+                    f"{at}: run must name a function, 'function' in the jobs module or 'module:function', "
+                    f"not {_describe(value)}"
+                )
+            else:
+                options["run"] = target
+    return options
+
+
+def _number(node: yaml.Node) -> Optional[float]:
+    if isinstance(node, yaml.ScalarNode) and node.tag in (_TAG + "int", _TAG + "float"):
+        try:
+            value = float(yaml.safe_load(node.value))
+        except (ValueError, TypeError, yaml.YAMLError):
+            return None
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    return None
+
+
+def _dotted(module: str) -> bool:
+    return all(part.isidentifier() for part in module.split("."))
 
 
 def _validate(path: Path, raw: List[_RawStage], problems: List[str]) -> Pipeline:
@@ -248,7 +327,7 @@ def _validate(path: Path, raw: List[_RawStage], problems: List[str]) -> Pipeline
                 problems.append(f"{where}: stage '{stage.name}' lists '{dep}' twice; keep one")
             seen.add(dep)
     _raise_if(path, problems)
-    stages = {s.name: Stage(s.name, tuple(dep for dep, _ in s.needs), s.line) for s in raw}
+    stages = {s.name: Stage(s.name, tuple(dep for dep, _ in s.needs), s.line, **s.options) for s in raw}  # type: ignore[arg-type]
     try:
         order = topological_order({name: stage.needs for name, stage in stages.items()})
     except CycleError as e:

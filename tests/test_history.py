@@ -92,7 +92,7 @@ def test_status_on_the_command_line_as_a_table_and_as_json(seed: Path) -> None:
     assert table.exit_code == 0, table.output
     lines = table.output.splitlines()
     assert lines[0].endswith("5 stages; 4 SUCCESS, 1 FAILED")
-    assert lines[1].split() == ["STAGE", "STATE", "LAST", "RUN", "FINISHED", "RUNS", "LAST", "ERROR"]
+    assert lines[1].split() == ["STAGE", "STATE", "LAST", "RUN", "FINISHED", "RUNS", "NOTES"]
     docs = next(line for line in lines if line.strip().startswith("Docs"))
     assert "FAILED" in docs and "RuntimeError: Docs was told to fail" in docs and docs.split()[5] == "1"
     doc = json.loads(runner.invoke(cli, ["status", stages, "--json"]).output)

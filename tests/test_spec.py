@@ -59,7 +59,7 @@ BAD = [
     ("a: []\nb: [A]\n", ["did you mean 'a'"]),
     ("b: ac\nac: []\n", ["s.yaml:1:", "must be a list", "'b: [ac]'"]),
     ("b: 3\n", ["must be a list", "a number"]),
-    ("b: {needs: [a]}\n", ["not a mapping"]),
+    ("b: {needs: [a]}\n", ["stage 'b' needs 'a', which is not a stage"]),
     ("on: []\n", ["s.yaml:1:", "'on' as a boolean", "quote it"]),
     ("yes: []\n", ["'yes' as a boolean"]),
     ("no: []\n", ["'no' as a boolean"]),

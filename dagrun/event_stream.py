@@ -1,0 +1,94 @@
+"""`dagrun run --events FILE|-`: the run as newline-delimited JSON, for CI systems and tools.
+
+Each line is one object with "event" and "time" (seconds since the epoch); the kinds and their
+fields are documented in docs/cli.md and only ever gain fields."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, TextIO
+
+from dagrun import __version__
+from dagrun.events import Event, RunFinished, RunStarted, RunStopping, StageFinished, StageRetrying, StageStarted
+from dagrun.render import last_line
+from dagrun.state import StageStatus
+
+FLUSH_INTERVAL = 0.2  # seconds: a tool following the stream is never further behind than this
+
+
+class EventStream:
+    """A reporter that writes each event as one JSON line to `out`."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._last_flush = 0.0
+
+    def _write(self, urgent: bool = False, **fields: Any) -> None:
+        self.out.write(json.dumps(fields, separators=(",", ":")) + "\n")
+        now = time.monotonic()
+        if urgent or now - self._last_flush >= FLUSH_INTERVAL:
+            self.out.flush()
+            self._last_flush = now
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, StageStarted):
+            self._write(event="stage_started", time=event.time, stage=event.name)
+        elif isinstance(event, StageFinished):
+            if event.status is StageStatus.SUCCESS:
+                self._write(event="stage_succeeded", time=event.time, stage=event.name, duration=event.duration)
+            else:
+                self._write(
+                    urgent=True,
+                    event="stage_failed",
+                    time=event.time,
+                    stage=event.name,
+                    duration=event.duration,
+                    error=last_line(event.error or ""),
+                    traceback=event.error,
+                )
+        elif isinstance(event, StageRetrying):
+            self._write(
+                urgent=True,
+                event="stage_retried",
+                time=event.time,
+                stage=event.name,
+                attempt=event.attempt,
+                attempts=event.attempts,
+                delay=event.delay,
+                error=last_line(event.error or ""),
+            )
+        elif isinstance(event, RunStarted):
+            plan = event.plan
+            self._write(
+                urgent=True,
+                event="run_started",
+                time=event.time,
+                dagrun=__version__,
+                stages_file=str(plan.pipeline.path),
+                workers=event.workers,
+                to_run=list(plan.to_run),
+            )
+            for name in plan.done:
+                self._write(event="stage_skipped", time=event.time, stage=name, reason="already succeeded")
+        elif isinstance(event, RunStopping):
+            self._write(
+                urgent=True, event="run_stopping", time=event.time, reason=event.reason, running=list(event.running)
+            )
+        elif isinstance(event, RunFinished):
+            result = event.result
+            for name, culprit in result.blocked.items():
+                self._write(event="stage_skipped", time=event.time, stage=name, reason=f"blocked by {culprit}")
+            for name in result.not_started:
+                self._write(event="stage_skipped", time=event.time, stage=name, reason="not started: the run stopped")
+            self._write(
+                urgent=True,
+                event="run_finished",
+                time=event.time,
+                exit_code=result.exit_code,
+                elapsed=result.elapsed,
+                succeeded=len(result.succeeded),
+                failed=len(result.failed),
+                blocked=len(result.blocked),
+                stopped=list(result.stopped),
+            )

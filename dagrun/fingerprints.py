@@ -1,0 +1,87 @@
+"""Fingerprints of stage functions, recorded when a stage succeeds, so that `plan` and `status` can
+show the stages whose code changed since, and `run --rerun-changed` can redo them.
+
+A fingerprint is a hash of the function's compiled code: its bytecode, constants, names and the
+code of functions defined inside it, not its line numbers. Editing a comment, or code above the
+function, changes nothing; editing what it does changes the fingerprint. Code it calls in other
+functions is not part of it. Kept beside the state file like the durations: a hint, not state."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import marshal
+from pathlib import Path
+from types import CodeType
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+
+from dagrun.jobs import Job
+from dagrun.state import StageStatus, State, replace_quietly
+
+
+def fingerprints_path(state_path: Path) -> Path:
+    return state_path.with_name(f".{state_path.name}.code")
+
+
+def fingerprint(job: Job) -> Optional[str]:
+    """The hash of what the function does, or None for a callable without Python code."""
+    fn = getattr(job, "__wrapped__", job)
+    code = getattr(fn, "__code__", None)
+    if not isinstance(code, CodeType):
+        return None
+    return hashlib.blake2b(marshal.dumps(_essence(code)), digest_size=12).hexdigest()
+
+
+def _essence(code: CodeType) -> tuple:  # type: ignore[type-arg]
+    """What the code does, without where it is: line tables and file names left out."""
+    consts = tuple(_essence(c) if isinstance(c, CodeType) else _plain(c) for c in code.co_consts)
+    return (code.co_code, consts, code.co_names, code.co_varnames, code.co_argcount, code.co_flags)
+
+
+def _plain(value: object) -> object:
+    # marshal takes the constants Python compiles (numbers, strings, bytes, tuples, frozensets).
+    if isinstance(value, (tuple, frozenset)):
+        return tuple(_plain(v) for v in value)
+    return value if isinstance(value, (int, float, complex, str, bytes, bool, type(None))) else repr(value)
+
+
+def load_fingerprints(state_path: Path) -> Dict[str, str]:
+    try:
+        raw = json.loads(fingerprints_path(state_path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}
+
+
+def save_fingerprints(
+    state_path: Path,
+    recorded: Mapping[str, str],
+    succeeded: Iterable[str],
+    jobs: Mapping[str, Job],
+    names: Sequence[str],
+) -> None:
+    """Record the fingerprints of the stages that just succeeded; keep the others of the pipeline."""
+    updated = {name: recorded[name] for name in names if name in recorded}
+    for name in succeeded:
+        value = fingerprint(jobs[name])
+        if value is None:
+            updated.pop(name, None)
+        else:
+            updated[name] = value
+    replace_quietly(fingerprints_path(state_path), json.dumps(updated, separators=(",", ":")))
+
+
+def changed(state: State, jobs: Mapping[str, Job], recorded: Mapping[str, str]) -> List[str]:
+    """Stages that succeeded with other code than they have now (those never fingerprinted are not
+    counted as changed: there is nothing to compare)."""
+    return [
+        name
+        for name, status in state.items()
+        if status is StageStatus.SUCCESS
+        and name in recorded
+        and name in jobs
+        and fingerprint(jobs[name]) not in (None, recorded[name])
+    ]
+
+
+__all__ = ["changed", "fingerprint", "fingerprints_path", "load_fingerprints", "save_fingerprints"]

@@ -1,0 +1,87 @@
+"""Code fingerprints: stages whose function changed since they succeeded, and --rerun-changed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Dict
+
+from click.testing import CliRunner
+
+import dagrun
+from dagrun.cli import cli
+from dagrun.fingerprints import fingerprint
+from dagrun.jobs import Job, load_jobs
+
+from .conftest import SEED, ran, write
+
+JOBS = """\
+import os
+def _mark(name):
+    with open(os.path.join(os.path.dirname(__file__), "ran.log"), "a") as f:
+        f.write(name + "\\n")
+
+def Lint(): _mark("Lint")
+def Test(): _mark("Test")
+def Coverage():
+    _mark("Coverage")
+def Docs(): _mark("Docs")
+def Benchmark(): _mark("Benchmark")
+"""
+
+
+def jobs_from(folder: Path, text: str) -> Dict[str, Job]:
+    write(folder, "jobs.py", text)
+    sys.modules.pop("jobs", None)
+    return load_jobs(str(folder / "jobs.py"), dagrun.parse_pipeline(SEED, folder / "stages.yaml"))
+
+
+def test_a_fingerprint_follows_what_the_code_does_not_where_it_is(tmp_path: Path) -> None:
+    before = jobs_from(tmp_path, JOBS)
+    same = jobs_from(
+        tmp_path,
+        "# a comment, and the code one line lower\n" + JOBS.replace('_mark("Coverage")', '_mark("Coverage")  # same'),
+    )
+    edited = jobs_from(tmp_path, JOBS.replace('_mark("Coverage")', '_mark("Coverage!")'))
+    assert fingerprint(before["Coverage"]) == fingerprint(same["Coverage"])
+    assert fingerprint(before["Coverage"]) != fingerprint(edited["Coverage"])
+    assert fingerprint(before["Lint"]) == fingerprint(edited["Lint"])
+    assert fingerprint(len) is None  # type: ignore[arg-type]  # no Python code to hash
+
+
+def test_changed_code_is_shown_and_rerun_on_request(tmp_path: Path) -> None:
+    write(tmp_path, "stages.yaml", SEED)
+    pipeline = dagrun.load_pipeline(tmp_path / "stages.yaml")
+    assert dagrun.run(pipeline, jobs_from(tmp_path, JOBS)).ok
+    edited = jobs_from(tmp_path, JOBS.replace('_mark("Coverage")', 'print("now with output"); _mark("Coverage")'))
+    plan = dagrun.plan(pipeline, jobs=edited)
+    assert plan.changed == {"Coverage"} and plan.to_run == ()
+    assert plan.why("Coverage") == "done, but its code changed since (--rerun-changed runs it)"
+    reports = {r.name: r for r in dagrun.status(pipeline, jobs=edited)}
+    assert reports["Coverage"].code_changed is True and reports["Lint"].code_changed is False
+    assert dagrun.status(pipeline)[0].code_changed is None  # not compared without the jobs
+    (tmp_path / "ran.log").unlink()
+    assert dagrun.run(pipeline, edited, rerun_changed=True).ok
+    assert sorted(ran(tmp_path)) == ["Benchmark", "Coverage", "Docs"]
+    assert dagrun.plan(pipeline, jobs=edited).changed == frozenset()  # recorded anew
+
+
+def test_the_command_line_compares_code_when_given_the_jobs(tmp_path: Path) -> None:
+    write(tmp_path, "stages.yaml", SEED)
+    write(tmp_path, "jobs.py", JOBS)
+    stages, jobs = str(tmp_path / "stages.yaml"), str(tmp_path / "jobs.py")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", stages, "--jobs", jobs, "--progress", "quiet"]).exit_code == 0
+    write(tmp_path, "jobs.py", JOBS.replace('def Docs(): _mark("Docs")', "def Docs(): _mark('Docs'); _mark('again')"))
+    sys.modules.pop("jobs", None)
+    status = runner.invoke(cli, ["status", stages, "--jobs", jobs])
+    docs = next(line for line in status.output.splitlines() if line.strip().startswith("Docs"))
+    assert "code changed since" in docs
+    assert "code changed" not in runner.invoke(cli, ["status", stages]).output
+    dry = runner.invoke(cli, ["plan", stages, "--jobs", jobs, "--rerun-changed"])
+    assert "[run ] Docs" in dry.output and "will run (forced, its code changed)" in dry.output
+    refused = runner.invoke(cli, ["plan", stages, "--rerun-changed"])
+    assert refused.exit_code == 2 and "--rerun-changed needs --jobs" in refused.output
+    (tmp_path / "ran.log").unlink()
+    assert runner.invoke(cli, ["run", stages, "--jobs", jobs, "--rerun-changed", "--progress", "quiet"]).exit_code == 0
+    assert ran(tmp_path) == ["Docs", "again"]
