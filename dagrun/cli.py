@@ -342,7 +342,7 @@ def plan(
     jobs = _jobs_to_compare(jobs_ref, pipeline, rerun_changed)
     the_plan = make_plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)
     if output_format == "text":
-        from dagrun.executors import default_workers
+        from dagrun.planner import default_workers
         from dagrun.render import plan_lines
 
         click.echo("\n".join(plan_lines(the_plan, str(path), workers or default_workers())))

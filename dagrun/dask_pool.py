@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, TextIO, Tuple
 
 from dagrun.calls import Outcome, module_refs, run_captured_stage
 from dagrun.errors import UsageError
-from dagrun.executors import StagePool, default_workers
+from dagrun.executors import StagePool
+from dagrun.planner import default_workers
 
 if TYPE_CHECKING:
     from dagrun.jobs import Job

@@ -4,12 +4,13 @@ same small interface, over a `concurrent.futures` executor."""
 from __future__ import annotations
 
 import functools
-import os
 import queue
 import threading
 from abc import ABC, abstractmethod
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar
+
+from dagrun.planner import default_workers
 
 if TYPE_CHECKING:
     from dagrun.calls import Outcome
@@ -18,11 +19,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 _WorkItem = Tuple["Future[Any]", Callable[..., Any], Tuple[Any, ...]]
-
-
-def default_workers() -> int:
-    """One stage per CPU, like `make -j$(nproc)`; raise it for stages that mostly wait."""
-    return os.cpu_count() or 1
 
 
 class QueuedPool(Executor):

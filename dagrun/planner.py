@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import heapq
+import os
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
 from dagrun.graph import levels, remaining_work
 from dagrun.spec import Pipeline
 from dagrun.state import StageStatus, State
+
+
+def default_workers() -> int:
+    """One stage per CPU, like `make -j$(nproc)`; raise it for stages that mostly wait."""
+    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

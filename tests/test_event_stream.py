@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from dagrun.cli import cli
 
+from .conftest import run_dagrun
+
 
 def events_of(text: str) -> List[Dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines()]
@@ -42,10 +44,8 @@ def test_a_run_with_a_failure_as_events_in_a_file(seed: Path) -> None:
 
 
 def test_events_on_stdout_send_the_progress_to_stderr(seed: Path) -> None:
-    result = CliRunner().invoke(
-        cli, ["run", str(seed / "stages.yaml"), "--jobs", "jobs", "--events", "-", "--progress", "plain"]
-    )
-    assert result.exit_code == 0, result.output
+    result = run_dagrun("run", "--jobs", "jobs", "--events", "-", "--progress", "plain", cwd=seed)
+    assert result.returncode == 0, result.stdout + result.stderr
     events = events_of(result.stdout)  # every line of stdout is an event
     assert [e["event"] for e in events].count("stage_succeeded") == 5
     assert "5 succeeded" in result.stderr

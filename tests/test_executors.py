@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from dagrun.errors import UsageError
-from dagrun.executors import DaemonThreadPool, ThreadStagePool, default_workers, make_pool
+from dagrun.executors import DaemonThreadPool, ThreadStagePool, make_pool
+from dagrun.planner import default_workers
 
 from .conftest import ConcurrencyProbe
 
