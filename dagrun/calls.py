@@ -90,6 +90,26 @@ def _module_ref(name: str, file: str, ship: bool) -> ModuleRef:
 _loaded: Dict[object, ModuleType] = {}  # per worker process: each module is loaded once
 
 
+_worker_logs = None  # a StageLogs of this worker process, made when a stage first has a log
+
+
+def run_logged_stage(ref: ModuleRef, name: str, log: str, attempt: int) -> Outcome:
+    """`run_remote_stage` with the stage's output in the log file `log` (the worker's logs folder
+    and the stage's file name there both come from dagrun)."""
+    global _worker_logs
+    from dagrun.stage_logs import StageLogs
+
+    path = Path(log)
+    if _worker_logs is None or _worker_logs.folder != path.parent:
+        _worker_logs = StageLogs(path.parent, ())
+        _worker_logs.install()
+    target = _worker_logs.begin(path.name[: -len(".log")], attempt)
+    try:
+        return run_remote_stage(ref, name)
+    finally:
+        _worker_logs.end(target)
+
+
 def run_remote_stage(ref: ModuleRef, name: str) -> Outcome:
     """The task a worker runs: find the function `name` in the jobs module, then call it."""
     start = time.perf_counter()
@@ -185,6 +205,7 @@ __all__ = [
     "ShippedModule",
     "module_refs",
     "run_captured_stage",
+    "run_logged_stage",
     "run_remote_stage",
     "run_stage",
 ]

@@ -120,6 +120,7 @@ def cli() -> None:
       dagrun run stages.yaml --jobs foo_jobs   run what has not succeeded yet
       dagrun plan stages.yaml                  show the order, in parallel batches, with state
       dagrun status stages.yaml                each stage's state, last run and last error
+      dagrun logs stages.yaml Test             what a stage printed in its latest run
       dagrun reset stages.yaml                 clear the state
       dagrun mark stages.yaml Lint --success   record work done by hand
 
@@ -169,6 +170,12 @@ def cli() -> None:
     "(env DAGRUN_DASK_ADDRESS). Default: a local cluster started for the run.",
 )
 @click.option(
+    "--show-output",
+    is_flag=True,
+    help="Print what stages print on the console, as it comes, instead of into their log files "
+    "(.dagrun/logs beside the state file; see `dagrun logs`).",
+)
+@click.option(
     "--events",
     metavar="FILE",
     help="Also write every event as a line of JSON to FILE (- for stdout, and the progress goes to "
@@ -196,6 +203,7 @@ def run(
     timeout: Optional[float],
     executor: str,
     dask_address: Optional[str],
+    show_output: bool,
     events: Optional[str],
     progress: str,
 ) -> None:
@@ -242,6 +250,7 @@ def run(
             targets=targets,
             force=force,
             rerun_changed=rerun_changed,
+            logs=not show_output,
             executor=executor,
             dask_address=dask_address,
             reporter=reporter,
@@ -381,6 +390,40 @@ def status(stages_file: Path, state_path: Optional[Path], as_json: bool, jobs_re
         from dagrun.render import status_lines
 
         click.echo("\n".join(status_lines(reports, str(path))))
+
+
+@cli.command()
+@STAGES_ARG
+@click.argument("stage", metavar="STAGE", required=False, shell_complete=_complete_stages)
+@STATE_OPT
+@_user_errors
+def logs(stages_file: Path, stage: Optional[str], state_path: Optional[Path]) -> None:
+    """Print what STAGE printed in its latest run (its stdout, stderr and logging records).
+
+    Name the stages file first: dagrun logs stages.yaml Coverage.
+    """
+    from dagrun.errors import UsageError
+    from dagrun.runner import default_state_path
+    from dagrun.spec import load_pipeline
+    from dagrun.stage_logs import log_dir, log_path
+
+    if stage is None:
+        raise UsageError(
+            "name the stage whose log to print, after the stages file", hint="dagrun logs stages.yaml Test"
+        )
+    pipeline = load_pipeline(stages_file)
+    (name,) = pipeline.check_names([stage])
+    path = log_path(log_dir(Path(os.path.abspath(state_path or default_state_path(pipeline)))), name, pipeline.names)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for chunk in iter(lambda: f.read(1 << 16), ""):
+                click.echo(chunk, nl=False)
+    except FileNotFoundError:
+        raise UsageError(
+            f"{name} has no log: it printed nothing in its latest run, or has not run with logs kept ({path})"
+        ) from None
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
 
 
 @cli.command()

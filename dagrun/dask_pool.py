@@ -21,6 +21,7 @@ from dagrun.planner import default_workers
 
 if TYPE_CHECKING:
     from dagrun.jobs import Job
+    from dagrun.stage_logs import StageLogs
 
 CONNECT_TIMEOUT = "10s"
 INSTALL_HINT = "install it with: pip install 'dagrun[dask]' (or pip install 'dask[distributed]')"
@@ -29,7 +30,9 @@ INSTALL_HINT = "install it with: pip install 'dagrun[dask]' (or pip install 'das
 class DaskStagePool(StagePool):
     """A client of the Dask scheduler at `address`, or of a local cluster started for this run."""
 
-    def __init__(self, jobs: Dict[str, Job], workers: Optional[int], address: Optional[str]) -> None:
+    def __init__(
+        self, jobs: Dict[str, Job], workers: Optional[int], address: Optional[str], logs: Optional[StageLogs] = None
+    ) -> None:
         try:
             import dask
             from distributed import Client, LocalCluster
@@ -38,6 +41,7 @@ class DaskStagePool(StagePool):
                 f"--executor dask needs Dask's distributed scheduler, which is not installed ({e})", hint=INSTALL_HINT
             ) from None
         self._refs = module_refs(jobs, ship=True)
+        self._logs = logs
         self._tasks: Dict[Future[Outcome], Future[Tuple[Outcome, str, str]]] = {}  # of running stages
         self._cluster: Any = None
         self._address = address or "local"
@@ -87,14 +91,29 @@ class DaskStagePool(StagePool):
                 stage.set_exception(done.exception())
             else:
                 outcome, out, err = done.result()
-                _show(sys.stdout, out)
-                _show(sys.stderr, err)
+                if self._logs is None:
+                    _show(sys.stdout, out)
+                    _show(sys.stderr, err)
+                elif out or err:
+                    self._write_log(name, out + err)
                 stage.set_result(outcome)
 
         task.add_done_callback(relay)
         return stage
 
     stopping = "its Dask task was cancelled; a call already running finishes in its worker and is ignored"
+
+    def _write_log(self, name: str, text: str) -> None:
+        """What a remote stage printed, into its log here (a remote worker's files are not ours)."""
+        assert self._logs is not None
+        path = self._logs.path(name)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as f:
+                attempt = self._logs.attempt(name)
+                f.write(("" if attempt == 1 else f"--- attempt {attempt} ---\n") + text)
+        except OSError:
+            pass
 
     def why_cancelled(self) -> str:
         if self._client.status != "running":  # "connecting" while it tries to reach the scheduler again

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from dagrun.calls import Outcome
     from dagrun.jobs import Job
     from dagrun.process_pool import ProcessPool
+    from dagrun.stage_logs import StageLogs
 
 T = TypeVar("T")
 _WorkItem = Tuple["Future[Any]", Callable[..., Any], Tuple[Any, ...]]
@@ -151,17 +152,30 @@ class StagePool(ABC):
 class ThreadStagePool(StagePool):
     """Stages as calls in threads of this process: no start-up, no pickling, shared memory."""
 
-    def __init__(self, jobs: Dict[str, Job], workers: Optional[int] = None) -> None:
+    def __init__(self, jobs: Dict[str, Job], workers: Optional[int] = None, logs: Optional[StageLogs] = None) -> None:
         from dagrun.calls import run_stage
 
         self._run_stage = run_stage
         self._jobs = jobs
+        self._logs = logs
         self.workers = workers or default_workers()
         self._threads = DaemonThreadPool(self.workers)
         self._forsaken = False
 
     def start(self, name: str) -> Future[Outcome]:
-        return self._threads.submit(self._run_stage, name, self._jobs[name])
+        if self._logs is None:
+            return self._threads.submit(self._run_stage, name, self._jobs[name])
+        self._logs.install()  # now, when the live view (if any) has taken sys.stdout: over it
+        return self._threads.submit(self._run_logged, name, self._logs.attempt(name))
+
+    def _run_logged(self, name: str, attempt: int) -> Outcome:
+        logs = self._logs
+        assert logs is not None
+        target = logs.begin(name, attempt)
+        try:
+            return self._run_stage(name, self._jobs[name])
+        finally:
+            logs.end(target)
 
     stopping = "a thread cannot be stopped: the call goes on in the background and its result is ignored"
 
@@ -172,22 +186,29 @@ class ThreadStagePool(StagePool):
     def close(self, abandon: bool = False) -> None:
         # A forsaken call may never return: waiting for its thread would undo the timeout.
         self._threads.shutdown(wait=not (abandon or self._forsaken), cancel_futures=abandon)
+        if self._logs is not None:
+            self._logs.uninstall()
 
 
 class ProcessStagePool(StagePool):
     """Stages in worker processes of this machine, which import the jobs module themselves."""
 
-    def __init__(self, jobs: Dict[str, Job], workers: Optional[int] = None) -> None:
-        from dagrun.calls import module_refs, run_remote_stage
+    def __init__(self, jobs: Dict[str, Job], workers: Optional[int] = None, logs: Optional[StageLogs] = None) -> None:
+        from dagrun.calls import module_refs, run_logged_stage, run_remote_stage
         from dagrun.process_pool import ProcessPool
 
         self._refs = module_refs(jobs, ship=False)
         self._run_remote_stage = run_remote_stage
+        self._run_logged_stage = run_logged_stage
+        self._logs = logs
         self.workers = workers or default_workers()
         self._processes: ProcessPool = ProcessPool(self.workers)
 
     def start(self, name: str) -> Future[Outcome]:
-        return self._processes.submit(self._run_remote_stage, *self._refs[name])
+        if self._logs is None:
+            return self._processes.submit(self._run_remote_stage, *self._refs[name])
+        log, attempt = str(self._logs.path(name)), self._logs.attempt(name)
+        return self._processes.submit(self._run_logged_stage, *self._refs[name], log, attempt)
 
     stopping = "its worker process was killed, with the programs it had started"
 
@@ -202,17 +223,23 @@ class ProcessStagePool(StagePool):
 
 
 def make_pool(
-    kind: str, jobs: Dict[str, Job], workers: Optional[int] = None, *, dask_address: Optional[str] = None
+    kind: str,
+    jobs: Dict[str, Job],
+    workers: Optional[int] = None,
+    *,
+    dask_address: Optional[str] = None,
+    logs: Optional[StageLogs] = None,
 ) -> StagePool:
-    """The pool for `--executor kind`; raises DagrunError when it cannot be had."""
+    """The pool for `--executor kind`, sending stage output to `logs` if given; raises DagrunError
+    when it cannot be had."""
     if kind == "thread":
-        return ThreadStagePool(jobs, workers)
+        return ThreadStagePool(jobs, workers, logs)
     if kind == "process":
-        return ProcessStagePool(jobs, workers)
+        return ProcessStagePool(jobs, workers, logs)
     if kind == "dask":
         from dagrun.dask_pool import DaskStagePool
 
-        return DaskStagePool(jobs, workers, dask_address)
+        return DaskStagePool(jobs, workers, dask_address, logs)
     from dagrun.errors import UsageError
 
     raise UsageError(f"unknown executor {kind!r}", hint=f"choose one of {', '.join(EXECUTORS)}")

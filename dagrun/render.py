@@ -121,6 +121,11 @@ def summary_lines(result: RunResult) -> List[Tuple[str, str]]:
         error = result.outcomes[name].error or ""
         out.append(("", ""))
         out.append(("fail", f"{name} failed:"))
+        log = result.log_tails.get(name)
+        if log and log[1]:
+            out.append(("dim", f"  the last lines of its output ({log[0]}):"))
+            out.extend(("", "    " + line) for line in log[1])
+            out.append(("dim", "  and the error:"))
         out.extend(("", "    " + line) for line in failure_tail(error))
     out.append(("", ""))
     out.append(_closing_line(result))

@@ -37,6 +37,7 @@ class RunResult:
     stopped: Tuple[str, ...] = ()  # running when the run was interrupted; left to finish on their own
     stopped_started: Dict[str, float] = field(default_factory=dict)  # when each of those started
     retried: Tuple[StageOutcome, ...] = ()  # failed attempts that were followed by another
+    log_tails: Dict[str, Tuple[str, Tuple[str, ...]]] = field(default_factory=dict)  # failed: log path, last lines
     state: State = field(default_factory=dict)  # state.yml as the run left it
 
     @property

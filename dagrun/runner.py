@@ -78,6 +78,7 @@ def run(
     targets: Iterable[str] = (),
     force: Iterable[str] = (),
     rerun_changed: bool = False,
+    logs: bool = False,
     stop: Optional[StopRequest] = None,
 ) -> RunResult:
     """Run every stage that has not succeeded yet and return what happened.
@@ -86,7 +87,8 @@ def run(
     made by the caller, which the caller then closes. A stage running longer than `timeout` seconds
     fails. With `targets`, only they and the stages they need run; `force`d stages and their
     downstream run even if they succeeded, and with `rerun_changed` so do the succeeded stages whose
-    code changed since. Holds the state file's lock for the whole run
+    code changed since. With `logs`, each stage's output goes to its log file under .dagrun/logs
+    beside the state file instead of this process's stdout and stderr. Holds the state file's lock for the whole run
     (LockHeldError if another run has it). In the main thread, SIGINT, SIGTERM and SIGHUP stop the
     run promptly: nothing new starts, running stages are stopped as far as the executor can and
     recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
@@ -98,6 +100,7 @@ def run(
     from dagrun.history import save_history
     from dagrun.scheduler import execute
     from dagrun.signals import StopRequest, stop_on_signals
+    from dagrun.stage_logs import StageLogs, clear_logs, log_dir, tail
     from dagrun.store import StateStore
 
     missing = [name for name in pipeline.names if not callable(jobs.get(name))]
@@ -130,8 +133,12 @@ def run(
         if work.cleared:  # before anything runs: a crash must not leave their old SUCCESS standing
             store.record({name: StageStatus.PENDING for name in work.cleared})
         try:
+            stage_logs = None
+            if logs:
+                stage_logs = StageLogs(log_dir(path), pipeline.names)
+                clear_logs(stage_logs.folder, work.to_run)
             if isinstance(executor, str):
-                pool = make_pool(executor, jobs, workers, dask_address=dask_address)
+                pool = make_pool(executor, jobs, workers, dask_address=dask_address, logs=stage_logs)
             else:
                 pool = executor
             try:
@@ -153,6 +160,9 @@ def run(
             store.abandon()  # the journal keeps every recorded outcome for the next run
             raise
         store.close()
+        if stage_logs is not None and result.failed:
+            tails = {name: (str(stage_logs.path(name)), tuple(tail(stage_logs.path(name)))) for name in result.failed}
+            result = replace(result, log_tails=tails)
         save_history(path, result, time.time())
         save_fingerprints(path, recorded, result.succeeded, jobs, pipeline.names)
         if result.outcomes:

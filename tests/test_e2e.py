@@ -214,7 +214,7 @@ def test_stage_output_in_a_terminal_does_not_garble_the_view(seed: Path) -> None
             for n in ["Lint", "Test", "Coverage", "Docs", "Benchmark"]
         ),
     )
-    proc = run_in_pty(seed, ["run", "--jobs", "jobs", "-j", "4"], {})
+    proc = run_in_pty(seed, ["run", "--jobs", "jobs", "-j", "4", "--show-output"], {})
     screen = read_pty(proc.master, b"5 succeeded")  # type: ignore[attr-defined]
     assert proc.wait(10) == 0
     os.close(proc.master)  # type: ignore[attr-defined]
@@ -235,7 +235,7 @@ def test_megabytes_of_stage_output_under_the_live_view_finish_promptly(seed: Pat
         ),
     )
     start = time.monotonic()
-    proc = run_in_pty(seed, ["run", "--jobs", "jobs"], {})
+    proc = run_in_pty(seed, ["run", "--jobs", "jobs", "--show-output"], {})
     screen = read_pty(proc.master, b"5 succeeded", timeout=60)  # type: ignore[attr-defined]
     assert proc.wait(10) == 0
     os.close(proc.master)  # type: ignore[attr-defined]

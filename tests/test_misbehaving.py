@@ -45,7 +45,7 @@ def test_a_stage_that_exits_or_interrupts_itself_fails_and_the_rest_goes_on(
 
 def test_megabytes_of_output_are_passed_through(tmp_path: Path) -> None:
     jobs_with(tmp_path, "    for i in range(100_000):\n        print('x' * 60, i)")
-    out = run_dagrun("run", "--jobs", "jobs", cwd=tmp_path)
+    out = run_dagrun("run", "--jobs", "jobs", "--show-output", cwd=tmp_path)
     assert out.returncode == 0
     assert out.stdout.count("x" * 60) == 100_000
     assert (tmp_path / "state.yml").read_text() == "Bad: SUCCESS\nAfterBad: SUCCESS\nGood: SUCCESS\n"

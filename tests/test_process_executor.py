@@ -27,8 +27,11 @@ import os, signal, subprocess, sys, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 def _record(name, start):
-    with open(os.path.join(HERE, name + ".pid"), "w") as f:
+    # Whole or not at all: the test reads it as soon as it appears, and may kill this process.
+    path = os.path.join(HERE, name + ".pid")
+    with open(path + ".tmp", "w") as f:
         f.write(f"{os.getpid()} {start} {time.time()}")
+    os.replace(path + ".tmp", path)
 
 def _spin(seconds):
     end = time.process_time() + seconds
@@ -276,7 +279,7 @@ def test_what_a_stage_prints_in_a_worker_reaches_dagrun_output_in_order(tmp_path
     )
     write(tmp_path, "stages.yaml", "Talk: []\n")
     out = subprocess.run(
-        dagrun_cmd("run", "--jobs", "jobs", "-x", "process", "--progress", "plain"),
+        dagrun_cmd("run", "--jobs", "jobs", "-x", "process", "--progress", "plain", "--show-output"),
         cwd=tmp_path,
         capture_output=True,
         text=True,
