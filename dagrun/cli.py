@@ -393,24 +393,31 @@ def status(stages_file: Path, state_path: Optional[Path], as_json: bool, jobs_re
 
 
 @cli.command()
-@STAGES_ARG
+@click.argument(
+    "stages_file",
+    metavar="[STAGES_FILE]",
+    required=False,
+    default="stages.yaml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    shell_complete=_complete_stages,
+)
 @click.argument("stage", metavar="STAGE", required=False, shell_complete=_complete_stages)
 @STATE_OPT
 @_user_errors
 def logs(stages_file: Path, stage: Optional[str], state_path: Optional[Path]) -> None:
     """Print what STAGE printed in its latest run (its stdout, stderr and logging records).
 
-    Name the stages file first: dagrun logs stages.yaml Coverage.
+    `dagrun logs Coverage` reads stages.yaml; `dagrun logs other.yaml Coverage` another file.
     """
     from dagrun.errors import UsageError
     from dagrun.runner import default_state_path
     from dagrun.spec import load_pipeline
     from dagrun.stage_logs import log_dir, log_path
 
+    if stage is None and not stages_file.is_file() and str(stages_file) != "stages.yaml":
+        stages_file, stage = Path("stages.yaml"), str(stages_file)  # just a stage: the default file
     if stage is None:
-        raise UsageError(
-            "name the stage whose log to print, after the stages file", hint="dagrun logs stages.yaml Test"
-        )
+        raise UsageError("name the stage whose log to print", hint="dagrun logs Test, or dagrun logs stages.yaml Test")
     pipeline = load_pipeline(stages_file)
     (name,) = pipeline.check_names([stage])
     path = log_path(log_dir(Path(os.path.abspath(state_path or default_state_path(pipeline)))), name, pipeline.names)

@@ -77,6 +77,10 @@ def test_dagrun_logs_prints_a_stages_latest_log(folder: Path) -> None:
     assert quiet.returncode == 2 and "Quiet has no log: it printed nothing" in quiet.stderr
     unknown = run_dagrun("logs", "stages.yaml", "Tlak", cwd=folder)
     assert unknown.returncode == 2 and "did you mean 'Talk'" in unknown.stderr
+    short = run_dagrun("logs", "Fails", cwd=folder)  # just the stage: stages.yaml is the file
+    assert short.returncode == 0 and short.stdout == "working on it\nalmost there\n"
+    nothing = run_dagrun("logs", cwd=folder)
+    assert nothing.returncode == 2 and "name the stage" in nothing.stderr
     # A later run replaces the log of each stage it runs, and keeps the others.
     write(folder, "jobs.py", JOBS.replace('print("working on it")', 'print("second try")'))
     run_dagrun("run", "--jobs", "jobs", cwd=folder)
