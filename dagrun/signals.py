@@ -22,10 +22,10 @@ class StopRequest:
     def requested(self) -> bool:
         return self.signum is not None
 
-    def request(self, signum: int = signal.SIGINT) -> None:
+    def request(self, signum: int = signal.SIGINT, wake: bool = True) -> None:
         if self.signum is None:
             self.signum = signum
-            for listener in list(self._listeners):
+            for listener in list(self._listeners) if wake else ():
                 listener()
 
     def listen(self, callback: Callable[[], None]) -> None:
@@ -41,7 +41,10 @@ def stop_on_signals(stop: StopRequest) -> Iterator[StopRequest]:
         return
 
     def handler(signum: int, frame: Optional[FrameType]) -> None:
-        stop.request(signum)
+        # Only the flag: a handler runs in the main thread between any two bytecodes, perhaps while
+        # it holds the very lock a listener would take (an Event's, inside wait()): that deadlocked
+        # one run in a few hundred. The run loop looks at the flag at least every 50 ms.
+        stop.request(signum, wake=False)
 
     previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import tempfile
 import threading
@@ -258,3 +259,24 @@ def test_a_jobs_mapping_without_every_stage_is_refused_before_anything_runs(tmp_
     with pytest.raises(dagrun.JobsError, match=r"no function given for 1 stage\(s\): B"):
         dagrun.run(pipe, {"A": lambda: None})
     assert not (tmp_path / "state.yml").exists()
+
+
+def test_a_signal_only_sets_the_flag_so_it_cannot_deadlock_on_a_lock_the_main_thread_holds() -> None:
+    # A handler runs in the main thread between two bytecodes, perhaps inside Event.wait() with
+    # the Event's lock held; a listener taking that lock from the handler would wait for ever.
+    from dagrun.signals import stop_on_signals
+
+    stop = StopRequest()
+    woken: List[str] = []
+    stop.listen(lambda: woken.append("listener"))
+    with stop_on_signals(stop):
+        signal.raise_signal(signal.SIGTERM) if hasattr(signal, "raise_signal") else os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while not stop.requested and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert stop.signum == signal.SIGTERM
+    assert woken == []  # the run loop polls the flag instead
+    stop2 = StopRequest()
+    stop2.listen(lambda: woken.append("code"))
+    stop2.request(signal.SIGINT)  # from code, in any thread, listeners do wake
+    assert woken == ["code"]
