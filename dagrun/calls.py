@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, NamedTuple, Optional, TextIO, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 from dagrun.errors import JobsError
 from dagrun.jobs import Job, as_job, user_traceback
@@ -125,47 +125,28 @@ def run_remote_stage(ref: ModuleRef, name: str) -> Outcome:
     return run_stage(name, job)
 
 
-class _PerThreadOutput(io.TextIOBase):
-    """Installed once as a worker process's sys.stdout or sys.stderr: what a thread writes while it
-    runs a stage goes to that stage's buffer; anything else to the stream it replaced."""
-
-    def __init__(self, original: TextIO) -> None:
-        super().__init__()
-        self.original = original
-        self.local = threading.local()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        buffer: Optional[io.StringIO] = getattr(self.local, "buffer", None)
-        return (buffer or self.original).write(text)
-
-    def flush(self) -> None:
-        if getattr(self.local, "buffer", None) is None:
-            self.original.flush()
-
-
 _capture_lock = threading.Lock()
 
 
 def run_captured_stage(ref: ModuleRef, name: str) -> Tuple[Outcome, str, str]:
     """`run_remote_stage` where dagrun does not own the worker's output (a Dask worker): what the
     stage prints comes back with its outcome, for dagrun to show."""
-    with _capture_lock:
-        if not isinstance(sys.stdout, _PerThreadOutput):
-            sys.stdout = _PerThreadOutput(sys.stdout)
-        if not isinstance(sys.stderr, _PerThreadOutput):
-            sys.stderr = _PerThreadOutput(sys.stderr)
+    from dagrun.stage_logs import ThreadRouter
+
+    with _capture_lock:  # once per worker process: each stream routes by thread from then on
+        if not isinstance(sys.stdout, ThreadRouter):
+            sys.stdout = ThreadRouter(sys.stdout, threading.local())
+        if not isinstance(sys.stderr, ThreadRouter):
+            sys.stderr = ThreadRouter(sys.stderr, threading.local())
         streams = sys.stdout, sys.stderr
     buffers = io.StringIO(), io.StringIO()
     for stream, buffer in zip(streams, buffers):
-        stream.local.buffer = buffer
+        stream.local.target = buffer
     try:
         outcome = run_remote_stage(ref, name)
     finally:
         for stream in streams:
-            stream.local.buffer = None
+            stream.local.target = None
     return outcome, buffers[0].getvalue(), buffers[1].getvalue()
 
 

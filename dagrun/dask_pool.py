@@ -82,6 +82,7 @@ class DaskStagePool(StagePool):
         task: Future[Tuple[Outcome, str, str]] = self._executor.submit(run_captured_stage, *self._refs[name])
         stage: Future[Outcome] = Future()
         self._tasks[stage] = task
+        attempt = self._logs.attempt(name) if self._logs is not None else 1  # counted as it starts
 
         def relay(done: Future[Tuple[Outcome, str, str]]) -> None:
             self._tasks.pop(stage, None)
@@ -95,25 +96,13 @@ class DaskStagePool(StagePool):
                     _show(sys.stdout, out)
                     _show(sys.stderr, err)
                 elif out or err:
-                    self._write_log(name, out + err)
+                    self._logs.append(name, attempt, out + err)
                 stage.set_result(outcome)
 
         task.add_done_callback(relay)
         return stage
 
     stopping = "its Dask task was cancelled; a call already running finishes in its worker and is ignored"
-
-    def _write_log(self, name: str, text: str) -> None:
-        """What a remote stage printed, into its log here (a remote worker's files are not ours)."""
-        assert self._logs is not None
-        path = self._logs.path(name)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as f:
-                attempt = self._logs.attempt(name)
-                f.write(("" if attempt == 1 else f"--- attempt {attempt} ---\n") + text)
-        except OSError:
-            pass
 
     def why_cancelled(self) -> str:
         if self._client.status != "running":  # "connecting" while it tries to reach the scheduler again

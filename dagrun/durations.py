@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Dict, Mapping, Sequence
 
-from dagrun.state import replace_quietly
+from dagrun.state import read_json_quietly, replace_quietly
 
 
 def durations_path(state_path: Path) -> Path:
@@ -17,12 +17,7 @@ def durations_path(state_path: Path) -> Path:
 
 def load_durations(state_path: Path) -> Dict[str, float]:
     """Seconds per stage from earlier runs; empty if there is no file or it is not readable."""
-    try:
-        raw = json.loads(durations_path(state_path).read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(raw, dict):
-        return {}
+    raw = read_json_quietly(durations_path(state_path))
     return {
         str(k): float(v)
         for k, v in raw.items()

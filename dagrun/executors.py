@@ -22,7 +22,7 @@ T = TypeVar("T")
 _WorkItem = Tuple["Future[Any]", Callable[..., Any], Tuple[Any, ...]]
 
 
-class QueuedPool(Executor):
+class QueuedPool(Executor, ABC):
     """Calls wait in one queue; up to `workers` threads each take one at a time. A thread is
     started only when a call arrives and no thread is idle. Subclasses say how a thread makes a
     call, and what it keeps between calls (a worker process, say)."""
@@ -72,9 +72,9 @@ class QueuedPool(Executor):
         """What a new thread keeps between its calls."""
         return None
 
+    @abstractmethod
     def _call(self, kept: Any, future: Future[Any], fn: Callable[..., Any], args: Tuple[Any, ...]) -> None:
         """Make one call and settle its future, whatever happens."""
-        raise NotImplementedError
 
     def _end_thread(self, kept: Any) -> None:
         """Release what a thread kept, when the pool shuts down."""

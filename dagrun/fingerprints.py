@@ -16,7 +16,7 @@ from types import CodeType
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 from dagrun.jobs import Job
-from dagrun.state import StageStatus, State, replace_quietly
+from dagrun.state import StageStatus, State, read_json_quietly, replace_quietly
 
 
 def fingerprints_path(state_path: Path) -> Path:
@@ -46,11 +46,8 @@ def _plain(value: object) -> object:
 
 
 def load_fingerprints(state_path: Path) -> Dict[str, str]:
-    try:
-        raw = json.loads(fingerprints_path(state_path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {str(k): v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, dict) else {}
+    raw = read_json_quietly(fingerprints_path(state_path))
+    return {str(k): v for k, v in raw.items() if isinstance(v, str)}
 
 
 def save_fingerprints(

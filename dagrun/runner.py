@@ -47,21 +47,38 @@ def plan(
 ) -> Plan:
     """What `run` would do now; reads the state without taking the lock or writing anything. With
     `jobs`, the plan knows which succeeded stages' code has changed since."""
-    from dagrun.durations import load_durations, weights
+    from dagrun.durations import load_durations
 
     path = _state_path(pipeline, state_path)
-    known = load_durations(path)
-    expected = weights(known, pipeline.names) if known else None
     state = read_state(path, pipeline.names)
     changed = _changed_code(path, state, jobs) if jobs is not None else ()
-    force = (*force, *changed) if rerun_changed else force
+    return _plan(pipeline, state, load_durations(path), targets, force, changed, rerun_changed)
+
+
+def _plan(
+    pipeline: Pipeline,
+    state: State,
+    known: Dict[str, float],
+    targets: Iterable[str],
+    force: Iterable[str],
+    changed: Tuple[str, ...],
+    rerun_changed: bool,
+) -> Plan:
+    """The plan for `plan` and `run` alike: durations from earlier runs (if any) as weights, and the
+    stages whose code `changed` forced when asked to rerun them."""
+    from dagrun.durations import weights
+
+    expected = weights(known, pipeline.names) if known else None
+    force = (*force, *changed) if rerun_changed else tuple(force)
     return make_plan(pipeline, state, expected, targets=targets, force=force, changed=changed)
 
 
-def _changed_code(path: Path, state: State, jobs: Dict[str, Job]) -> Tuple[str, ...]:
+def _changed_code(
+    path: Path, state: State, jobs: Dict[str, Job], recorded: Optional[Dict[str, str]] = None
+) -> Tuple[str, ...]:
     from dagrun.fingerprints import changed, load_fingerprints
 
-    return tuple(changed(state, jobs, load_fingerprints(path)))
+    return tuple(changed(state, jobs, load_fingerprints(path) if recorded is None else recorded))
 
 
 def run(
@@ -88,14 +105,14 @@ def run(
     fails. With `targets`, only they and the stages they need run; `force`d stages and their
     downstream run even if they succeeded, and with `rerun_changed` so do the succeeded stages whose
     code changed since. With `logs`, each stage's output goes to its log file under .dagrun/logs
-    beside the state file instead of this process's stdout and stderr. Holds the state file's lock for the whole run
-    (LockHeldError if another run has it). In the main thread, SIGINT, SIGTERM and SIGHUP stop the
-    run promptly: nothing new starts, running stages are stopped as far as the executor can and
-    recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
-    from dagrun.durations import load_durations, save_durations, weights
+    beside the state file instead of this process's stdout and stderr. Holds the state file's lock
+    for the whole run (LockHeldError if another run has it). In the main thread, SIGINT, SIGTERM and
+    SIGHUP stop the run promptly: nothing new starts, running stages are stopped as far as the
+    executor can and recorded as not run, and the state is saved. Raises DagrunError subclasses
+    for bad input."""
+    from dagrun.durations import load_durations, save_durations
     from dagrun.events import NullReporter, RunFinished
     from dagrun.executors import make_pool
-    from dagrun.fingerprints import changed as changed_code
     from dagrun.fingerprints import load_fingerprints, save_fingerprints
     from dagrun.history import save_history
     from dagrun.scheduler import execute
@@ -126,10 +143,8 @@ def run(
             )
         known = load_durations(path)
         recorded = load_fingerprints(path)
-        changed = tuple(changed_code(store.state, jobs, recorded)) if rerun_changed else ()
-        force = (*force, *changed)
-        expected = weights(known, pipeline.names) if known else None
-        work = make_plan(pipeline, store.state, expected, targets, force, changed=changed)
+        changed = _changed_code(path, store.state, jobs, recorded) if rerun_changed else ()
+        work = _plan(pipeline, store.state, known, targets, force, changed, rerun_changed)
         if work.cleared:  # before anything runs: a crash must not leave their old SUCCESS standing
             store.record({name: StageStatus.PENDING for name in work.cleared})
         try:
@@ -161,8 +176,8 @@ def run(
             raise
         store.close()
         if stage_logs is not None and result.failed:
-            tails = {name: (str(stage_logs.path(name)), tuple(tail(stage_logs.path(name)))) for name in result.failed}
-            result = replace(result, log_tails=tails)
+            paths = {name: stage_logs.path(name) for name in result.failed}
+            result = replace(result, log_tails={name: (str(p), tuple(tail(p))) for name, p in paths.items()})
         save_history(path, result, time.time())
         save_fingerprints(path, recorded, result.succeeded, jobs, pipeline.names)
         if result.outcomes:

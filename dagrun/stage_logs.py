@@ -16,9 +16,13 @@ import threading
 import zlib
 from collections import Counter
 from pathlib import Path
-from typing import IO, Dict, Iterable, List, Optional, Sequence, Set, TextIO
+from typing import IO, Any, Dict, Iterable, List, Optional, Protocol, Sequence, Set, TextIO
 
 TAIL_LINES = 10  # of a failed stage's log, shown in the summary
+
+
+class Writable(Protocol):
+    def write(self, text: str, /) -> Any: ...
 
 
 def log_dir(state_path: Path) -> Path:
@@ -98,9 +102,9 @@ class _Target:
                 self.file.close()
 
 
-class _Router(io.TextIOBase):
-    """Stands in for sys.stdout or sys.stderr during a run: a thread running a stage writes to that
-    stage's log; any other thread to the stream it replaced."""
+class ThreadRouter(io.TextIOBase):
+    """Stands in for sys.stdout or sys.stderr: a thread that has a target in `local` (a stage's log,
+    or a buffer) writes there; any other thread to the stream it replaced."""
 
     def __init__(self, original: TextIO, local: threading.local) -> None:
         super().__init__()
@@ -111,7 +115,7 @@ class _Router(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
-        target: Optional[_Target] = getattr(self.local, "target", None)
+        target: Optional[Writable] = getattr(self.local, "target", None)
         if target is None:
             return self.original.write(text)
         target.write(text)
@@ -171,8 +175,8 @@ class StageLogs:
         with self._lock:
             if self._installed is None:
                 self._installed = (sys.stdout, sys.stderr)
-                sys.stdout = _Router(sys.stdout, self._local)
-                sys.stderr = _Router(sys.stderr, self._local)
+                sys.stdout = ThreadRouter(sys.stdout, self._local)
+                sys.stderr = ThreadRouter(sys.stderr, self._local)
                 logging.getLogger().addHandler(self._handler)
 
     def uninstall(self) -> None:
@@ -197,5 +201,15 @@ class StageLogs:
         self._local.target = None
         target.close()
 
+    def append(self, name: str, attempt: int, text: str) -> None:
+        """Output that reached this process at once, when the stage was over (from a Dask worker)."""
+        target = _Target(self, name, attempt)
+        try:
+            target.write(text)
+        except OSError:  # like a stage's own write, a failure here costs only the log
+            pass
+        finally:
+            target.close()
 
-__all__ = ["TAIL_LINES", "StageLogs", "clear_logs", "log_dir", "log_path", "tail"]
+
+__all__ = ["TAIL_LINES", "StageLogs", "ThreadRouter", "clear_logs", "log_dir", "log_path", "tail"]

@@ -6,7 +6,7 @@ import contextlib
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional
 
 import yaml
 
@@ -148,6 +148,18 @@ def write_atomically(path: Path, data: bytes) -> None:
             hint="check free space and permissions of the folder",
         ) from None
     fsync_folder(path.parent)
+
+
+def read_json_quietly(path: Path) -> Dict[str, Any]:
+    """For hints: the JSON object in `path`, or an empty one if it is missing, unreadable or not an
+    object; a lost hint costs time, never correctness."""
+    import json
+
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
 
 
 def replace_quietly(path: Path, text: str) -> None:

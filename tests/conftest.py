@@ -14,6 +14,8 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
+import dagrun
+
 SEED = """\
 Lint: []
 Test: []
@@ -98,6 +100,12 @@ def seed(tmp_path: Path) -> Path:
     write(tmp_path, "stages.yaml", SEED)
     write(tmp_path, "jobs.py", SEED_JOBS)
     return tmp_path
+
+
+@pytest.fixture
+def pipe(tmp_path: Path) -> dagrun.Pipeline:
+    """The seed's pipeline, its stages file (not written) and state in a temp folder."""
+    return dagrun.parse_pipeline(SEED, tmp_path / "stages.yaml")
 
 
 @pytest.fixture

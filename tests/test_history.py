@@ -21,16 +21,10 @@ from dagrun.live import LiveReporter
 from dagrun.signals import StopRequest
 from dagrun.state import StageStatus
 
-from .conftest import SEED
 from .test_runner import make_jobs
 
 S, F, P = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.PENDING
 ALL = ["Lint", "Test", "Coverage", "Docs", "Benchmark"]
-
-
-@pytest.fixture
-def pipe(tmp_path: Path) -> dagrun.Pipeline:
-    return dagrun.parse_pipeline(SEED, tmp_path / "stages.yaml")
 
 
 def test_each_execution_is_recorded_and_status_reports_the_latest(pipe: dagrun.Pipeline) -> None:

@@ -20,7 +20,7 @@ from dagrun.signals import StopRequest
 from dagrun.state import StageStatus
 from dagrun.store import read_state
 
-from .conftest import SEED, ConcurrencyProbe
+from .conftest import ConcurrencyProbe
 
 S, F, P = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.PENDING
 
@@ -53,11 +53,6 @@ def make_jobs(
         return run
 
     return {n: job(n) for n in names}
-
-
-@pytest.fixture
-def pipe(tmp_path: Path) -> dagrun.Pipeline:
-    return dagrun.parse_pipeline(SEED, tmp_path / "stages.yaml")
 
 
 def test_every_stage_runs_once_after_its_dependencies(pipe: dagrun.Pipeline, tmp_path: Path) -> None:

@@ -17,16 +17,11 @@ from dagrun.errors import UsageError
 from dagrun.state import StageStatus
 from dagrun.store import read_state
 
-from .conftest import SEED, ran
+from .conftest import ran
 from .test_runner import DAGS, make_jobs
 
 S, F, P = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.PENDING
 ALL = ["Lint", "Test", "Coverage", "Docs", "Benchmark"]
-
-
-@pytest.fixture
-def pipe(tmp_path: Path) -> dagrun.Pipeline:
-    return dagrun.parse_pipeline(SEED, tmp_path / "stages.yaml")
 
 
 def state(pipe: dagrun.Pipeline) -> dict:
