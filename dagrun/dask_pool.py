@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional, TextIO, Tuple
 
 from dagrun.calls import Outcome, module_refs, run_captured_stage
 from dagrun.errors import UsageError
-from dagrun.executors import StagePool
+from dagrun.executors import Done, StagePool
 from dagrun.planner import default_workers
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class DaskStagePool(StagePool):
             ) from None
         self._executor = self._client.get_executor(pure=False)
 
-    def start(self, name: str) -> Future[Outcome]:
+    def start(self, name: str, done: Done) -> Future[Outcome]:
         task: Future[Tuple[Outcome, str, str]] = self._executor.submit(run_captured_stage, *self._refs[name])
         stage: Future[Outcome] = Future()
         self._tasks[stage] = task
@@ -100,7 +100,7 @@ class DaskStagePool(StagePool):
                 stage.set_result(outcome)
 
         task.add_done_callback(relay)
-        return stage
+        return self._tell_when_done(stage, done)
 
     stopping = "its Dask task was cancelled; a call already running finishes in its worker and is ignored"
 
@@ -109,8 +109,8 @@ class DaskStagePool(StagePool):
             return f"Dask cancelled the stage: the connection to its scheduler ({self._address}) was lost"
         return "Dask cancelled the stage (was the scheduler restarted, or the task cancelled by another client?)"
 
-    def stop(self, future: Future[Outcome]) -> None:
-        task = self._tasks.get(future)
+    def stop(self, handle: Any) -> None:
+        task = self._tasks.get(handle)
         if task is not None:
             task.cancel()  # cancels the Dask task too
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 import queue
+import sys
 import threading
 from abc import ABC, abstractmethod
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from dagrun.planner import default_workers
+from dagrun.state import StageStatus
 
 if TYPE_CHECKING:
     from dagrun.calls import Outcome
@@ -19,7 +21,9 @@ if TYPE_CHECKING:
     from dagrun.stage_logs import StageLogs
 
 T = TypeVar("T")
-_WorkItem = Tuple["Future[Any]", Callable[..., Any], Tuple[Any, ...]]
+# A call and the future it settles; or, with no future, a call and what to hand its result to.
+_WorkItem = Tuple[Optional["Future[Any]"], Callable[..., Any], Tuple[Any, ...], Optional[Callable[[Any], None]]]
+Done = Callable[["Outcome"], None]  # told a stage's outcome, in whichever thread saw it
 
 
 class QueuedPool(Executor, ABC):
@@ -34,23 +38,28 @@ class QueuedPool(Executor, ABC):
         self._max_workers = workers
         self._queue: queue.SimpleQueue[Optional[_WorkItem]] = queue.SimpleQueue()
         self._threads: List[threading.Thread] = []
-        self._idle = threading.Semaphore(0)
+        self._idle = 0  # threads waiting for a call; under _lock (a Semaphore costs more per call)
         self._lock = threading.Lock()
         self._shutdown = False
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         call = functools.partial(fn, **kwargs) if kwargs else fn
         future: Future[T] = Future()
+        self._put((future, call, args, None))
+        return future
+
+    def _put(self, item: _WorkItem) -> None:
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to a pool that was shut down")
-            self._queue.put((future, call, args))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
+            self._queue.put(item)
+            if self._idle:
+                self._idle -= 1
+            elif len(self._threads) < self._max_workers:
                 name = f"{self.name}-{len(self._threads)}"
                 thread = threading.Thread(target=self._serve, args=(len(self._threads),), name=name, daemon=True)
                 self._threads.append(thread)
                 thread.start()
-        return future
 
     def _serve(self, index: int) -> None:
         kept = self._start_thread(index)
@@ -60,11 +69,15 @@ class QueuedPool(Executor, ABC):
                 if item is None:
                     self._queue.put(None)  # wake the next thread too
                     return
-                future, fn, args = item
+                future, fn, args, then = item
+                if future is None:
+                    self._run_then(fn, args, then)
+                    continue
                 if future.set_running_or_notify_cancel():
                     self._call(kept, future, fn, args)
                 del item, future, fn, args
-                self._idle.release()
+                with self._lock:
+                    self._idle += 1
         finally:
             self._end_thread(kept)
 
@@ -79,6 +92,17 @@ class QueuedPool(Executor, ABC):
     def _end_thread(self, kept: Any) -> None:
         """Release what a thread kept, when the pool shuts down."""
 
+    def _run_then(self, fn: Callable[..., Any], args: Tuple[Any, ...], then: Any) -> None:
+        try:
+            result = fn(*args)
+        except BaseException:  # `run` promises `then` a result, so fn must not raise: a bug, shown
+            threading.excepthook(threading.ExceptHookArgs((*sys.exc_info(), threading.current_thread())))
+            result = None
+        with self._lock:  # idle before `then`, which may hand this very thread the next call
+            self._idle += 1
+        if result is not None:
+            then(result)
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             self._shutdown = True
@@ -88,7 +112,7 @@ class QueuedPool(Executor, ABC):
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         break
-                    if item is not None:
+                    if item is not None and item[0] is not None:
                         item[0].cancel()
             self._queue.put(None)
         if wait:
@@ -114,6 +138,12 @@ class DaemonThreadPool(QueuedPool):
         else:
             future.set_result(result)
 
+    def run(self, fn: Callable[..., T], args: Tuple[Any, ...], then: Callable[[T], None]) -> None:
+        """Call `fn(*args)` in a thread and hand its result to `then` there: no future and none of
+        its locks, for calls made by the ten thousand. `fn` must not raise, and `then` is not called
+        for a call dropped by shutdown(cancel_futures)."""
+        self._put((None, fn, args, then))
+
     def forsake(self) -> None:
         """A running call will not return in time and cannot be stopped: let another thread take
         its place, so the stages after it are not kept waiting."""
@@ -131,8 +161,9 @@ class StagePool(ABC):
     notes: Tuple[str, ...] = ()  # what the user should know about where stages run
 
     @abstractmethod
-    def start(self, name: str) -> Future[Outcome]:
-        """Run the stage `name`; the future's result is its outcome."""
+    def start(self, name: str, done: Done) -> Any:
+        """Run the stage `name` and tell `done` its outcome, exactly once, in any thread (maybe
+        before `start` returns). Returns what `stop` needs to find the stage."""
 
     stopping = "it was stopped"  # what `stop` does, in words for the user
 
@@ -140,9 +171,26 @@ class StagePool(ABC):
         """Why a stage's future was cancelled when dagrun did not ask for it."""
         return "the executor cancelled the stage"
 
+    def _tell_when_done(self, future: Future[Outcome], done: Done) -> Future[Outcome]:
+        """For pools built on futures: a cancelled or failed future is the stage's failure."""
+
+        def settle(f: Future[Outcome]) -> None:
+            if f.cancelled():  # not by dagrun, which forgets a stage before stopping it
+                done((StageStatus.FAILED, 0.0, self.why_cancelled()))
+                return
+            error = f.exception()
+            if error is not None:
+                done((StageStatus.FAILED, 0.0, f"the stage did not run to the end: {error}"))
+            else:
+                done(f.result())
+
+        future.add_done_callback(settle)
+        return future
+
     @abstractmethod
-    def stop(self, future: Future[Outcome]) -> None:
-        """Try to stop a stage that is still running (see `stopping`)."""
+    def stop(self, handle: Any) -> None:
+        """Try to stop a stage that is still running, found by what `start` returned (see
+        `stopping`)."""
 
     @abstractmethod
     def close(self, abandon: bool = False) -> None:
@@ -162,24 +210,30 @@ class ThreadStagePool(StagePool):
         self._threads = DaemonThreadPool(self.workers)
         self._forsaken = False
 
-    def start(self, name: str) -> Future[Outcome]:
+    def start(self, name: str, done: Done) -> None:
         if self._logs is None:
-            return self._threads.submit(self._run_stage, name, self._jobs[name])
-        self._logs.install()  # now, when the live view (if any) has taken sys.stdout: over it
-        return self._threads.submit(self._run_logged, name, self._logs.attempt(name))
+            self._threads.run(self._run, (name, 0), done)
+        else:
+            self._logs.install()  # now, when the live view (if any) has taken sys.stdout: over it
+            self._threads.run(self._run, (name, self._logs.attempt(name)), done)
 
-    def _run_logged(self, name: str, attempt: int) -> Outcome:
-        logs = self._logs
-        assert logs is not None
-        target = logs.begin(name, attempt)
+    def _run(self, name: str, attempt: int) -> Outcome:
+        """The stage's outcome, in its thread; never raises, as DaemonThreadPool.run asks."""
         try:
-            return self._run_stage(name, self._jobs[name])
-        finally:
-            logs.end(target)
+            logs = self._logs
+            if logs is None:
+                return self._run_stage(name, self._jobs[name])
+            target = logs.begin(name, attempt)
+            try:
+                return self._run_stage(name, self._jobs[name])
+            finally:
+                logs.end(target)
+        except BaseException as e:  # from the logs: the call itself catches everything
+            return StageStatus.FAILED, 0.0, f"the stage did not run to the end: {e}"
 
     stopping = "a thread cannot be stopped: the call goes on in the background and its result is ignored"
 
-    def stop(self, future: Future[Outcome]) -> None:
+    def stop(self, handle: Any) -> None:
         self._threads.forsake()
         self._forsaken = True
 
@@ -204,16 +258,18 @@ class ProcessStagePool(StagePool):
         self.workers = workers or default_workers()
         self._processes: ProcessPool = ProcessPool(self.workers)
 
-    def start(self, name: str) -> Future[Outcome]:
+    def start(self, name: str, done: Done) -> Future[Outcome]:
         if self._logs is None:
-            return self._processes.submit(self._run_remote_stage, *self._refs[name])
-        log, attempt = str(self._logs.path(name)), self._logs.attempt(name)
-        return self._processes.submit(self._run_logged_stage, *self._refs[name], log, attempt)
+            future = self._processes.submit(self._run_remote_stage, *self._refs[name])
+        else:
+            log, attempt = str(self._logs.path(name)), self._logs.attempt(name)
+            future = self._processes.submit(self._run_logged_stage, *self._refs[name], log, attempt)
+        return self._tell_when_done(future, done)
 
     stopping = "its worker process was killed, with the programs it had started"
 
-    def stop(self, future: Future[Outcome]) -> None:
-        self._processes.kill(future)
+    def stop(self, handle: Any) -> None:
+        self._processes.kill(handle)
 
     def close(self, abandon: bool = False) -> None:
         if abandon:

@@ -211,8 +211,10 @@ class ProcessPool(QueuedPool):
     def _end_thread(self, kept: Any) -> None:
         kept.stop_process()
 
-    def kill(self, future: Future[Any]) -> bool:
+    def kill(self, future: Optional[Future[Any]]) -> bool:
         """Stop a running call by killing its worker; its future then fails with WorkerDied."""
+        if future is None:
+            return False
         with self.lock:
             for worker in self._workers:
                 if worker.future is future:

@@ -1,7 +1,7 @@
 """The run loop: start each stage the moment its dependencies have succeeded, record every outcome
 the moment it happens, and stop promptly when asked.
 
-Deciding happens where a stage finishes: the thread that completes a stage's future records the
+Deciding happens where a stage finishes: the thread that sees a stage end records the
 outcome, releases the stages that needed it and submits the next ones, under one lock, with one
 journal write. The thread that called `execute` only relays events to the reporter, keeps state.yml
 fresh, and handles stop requests, so no stage waits for it."""
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import queue
 import signal
 import threading
 import time
-from concurrent.futures import Future
 from dataclasses import replace
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from dagrun.calls import Outcome
 from dagrun.events import Event, Reporter, RunStarted, RunStopping, StageFinished, StageRetrying, StageStarted
@@ -97,16 +96,19 @@ class _Run:
         self.plan, self.store, self.pool = plan, store, pool
         self.workers, self.fail_fast, self.timeout, self.clock = pool.workers, fail_fast, timeout, clock
         self.stages = plan.pipeline.stages
-        self.futures: Dict[str, Future[Outcome]] = {}  # of the running stages; a late one is ignored
-        self.deadlines: List[Tuple[float, int, str, Future[Outcome]]] = []  # a heap, for timeouts
-        self.count = itertools.count()  # ties in the heap never compare futures
+        # Each attempt of a running stage has a token; an outcome that arrives for an attempt that
+        # was already ended (timed out, stopped) finds its token gone and is ignored.
+        self.tokens: Dict[str, int] = {}
+        self.handles: Dict[int, Any] = {}  # what the pool needs to stop an attempt with a timeout
+        self.deadlines: List[Tuple[float, int, str]] = []  # a heap, for timeouts, by token
+        self.count = itertools.count()
         self.attempt: Dict[str, int] = {}  # of stages that were retried: the attempt running now
         self.retry_at: List[Tuple[float, str]] = []  # a heap: stages waiting out their retry_delay
         self.retry_error: Dict[str, Tuple[float, Optional[str]]] = {}  # their last attempt's duration, error
         self.retried: List[StageOutcome] = []  # the failed attempts that were followed by another
         self.lock = threading.Lock()
         self.wake = threading.Event()
-        self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self.events: List[Event] = []  # appended under the lock, taken whole by `drain`
         self.running: Set[str] = set()
         self.started: Dict[str, float] = {}  # wall clock, of the running stages
         self.outcomes: Dict[str, StageOutcome] = {}
@@ -131,56 +133,63 @@ class _Run:
         finished) in the same journal write."""
         batch: List[str] = []
         if not self.stopping:
+            ready, priority, rank = self.ready, self.plan.priority, self.rank
             for name in self.sorter.get_ready():
-                heapq.heappush(self.ready, (-self.plan.priority[name], self.rank[name], name))
-            while self.ready and len(self.running) + len(batch) < self.workers:
-                batch.append(heapq.heappop(self.ready)[2])
-        # One journal write carries what finished and what starts; RUNNING is recorded before the
-        # stage can finish, so it never overwrites the outcome.
-        changes.update((name, StageStatus.RUNNING) for name in batch)
+                heapq.heappush(ready, (-priority[name], rank[name], name))
+            free = self.workers - len(self.running)
+            while ready and len(batch) < free:
+                name = heapq.heappop(ready)[2]
+                batch.append(name)
+                # One journal write carries what finished and what starts; RUNNING is recorded
+                # before the stage can finish, so it never overwrites the outcome.
+                changes[name] = StageStatus.RUNNING
         if changes and not self.store.record(changes):
             return []
-        now = time.time()
-        for name in batch:
-            self.running.add(name)
-            self.started[name] = now
-            self.events.put(StageStarted(name, now))
+        if batch:
+            now = time.time()
+            for name in batch:
+                self.running.add(name)
+                self.started[name] = now
+                self.events.append(StageStarted(name, now))
         return batch
 
     def submit(self, batch: List[str]) -> None:
-        # Outside the lock: a future that is already done runs its callback right here.
-        start, futures, on_done = self.pool.start, self.futures, self.on_done
+        # Outside the lock: a stage that ends at once reports in this very thread.
+        start, on_done, tokens, count = self.pool.start, self.on_done, self.tokens, self.count
         for name in batch:
-            future = futures[name] = start(name)
+            token = tokens[name] = next(count)
             limit = self._limit(name)
-            if limit is not None:
-                with self.lock:
-                    heapq.heappush(self.deadlines, (self.clock() + limit, next(self.count), name, future))
-            future.add_done_callback(lambda f, name=name: on_done(name, f))  # type: ignore[misc]
+            if limit is None:
+                start(name, partial(on_done, name, token))
+                continue
+            with self.lock:
+                heapq.heappush(self.deadlines, (self.clock() + limit, token, name))
+            handle = start(name, partial(on_done, name, token))
+            with self.lock:
+                if tokens.get(name) == token:
+                    self.handles[token] = handle
         if not batch:
             with self.lock:
                 if not self.running:
                     self.wake.set()
 
-    def on_done(self, name: str, future: Future[Outcome]) -> None:
-        """In the thread that completed the stage: record, release its dependents, start the next."""
+    def on_done(self, name: str, token: int, outcome: Outcome) -> None:
+        """In the thread that saw the stage end: record, release its dependents, start the next."""
         try:
-            error: Optional[str]
-            if future.cancelled():  # not by dagrun, which forgets a future before cancelling it
-                status, duration, error = StageStatus.FAILED, 0.0, self.pool.why_cancelled()
-            else:
-                try:
-                    status, duration, error = future.result()
-                except BaseException as e:  # the pool itself failed to run the stage
-                    status, duration, error = StageStatus.FAILED, 0.0, f"the stage did not run to the end: {e}"
             with self.lock:
-                if self.abandoned or self.futures.get(name) is not future:  # stopped, or timed out
+                if self.abandoned or self.tokens.get(name) != token:  # stopped, or timed out
                     return
-                batch = self._end_attempt(name, status, duration, error)
+                batch = self._end_attempt(name, *outcome)
             self.submit(batch)
         except BaseException as e:  # a callback's exception would be lost; the run loop raises it
             self.error = e
             self.wake.set()
+
+    def _forget(self, name: str) -> None:
+        """The attempt running for `name` has ended: its late outcome, if any, is ignored."""
+        token = self.tokens.pop(name, None)
+        if token is not None and self.handles:
+            self.handles.pop(token, None)
 
     def _limit(self, name: str) -> Optional[float]:
         timeout = self.stages[name].timeout
@@ -196,8 +205,8 @@ class _Run:
         now = time.time()
         self.retried.append(StageOutcome(name, status, duration, error, self.started.get(name, now), now, attempt))
         self.attempt[name] = attempt + 1
-        self.futures.pop(name, None)
-        self.events.put(StageRetrying(name, attempt + 1, stage.retries + 1, stage.retry_delay, now, error))
+        self._forget(name)
+        self.events.append(StageRetrying(name, attempt + 1, stage.retries + 1, stage.retry_delay, now, error))
         if stage.retry_delay > 0:
             heapq.heappush(self.retry_at, (self.clock() + stage.retry_delay, name))
             self.retry_error[name] = (duration, error)
@@ -207,7 +216,7 @@ class _Run:
     def _restart(self, name: str) -> List[str]:
         now = time.time()
         self.started[name] = now
-        self.events.put(StageStarted(name, now))
+        self.events.append(StageStarted(name, now))
         return [name]
 
     def due(self) -> List[str]:
@@ -229,7 +238,7 @@ class _Run:
 
     def _finish(self, name: str, status: StageStatus, duration: float, error: Optional[str]) -> List[str]:
         """Under the lock: record how a stage ended, and pick the stages that can start now."""
-        self.futures.pop(name, None)
+        self._forget(name)
         self.running.discard(name)
         now = time.time()
         start = self.started.pop(name, now)
@@ -239,28 +248,28 @@ class _Run:
         elif self.fail_fast and not self.stopping:
             self.stopping = True
             reason = f"{name} failed and --fail-fast is on"
-            self.events.put(RunStopping(reason, tuple(sorted(self.running)), time.time(), False))
-        self.events.put(StageFinished(name, status, duration, now, error))
+            self.events.append(RunStopping(reason, tuple(sorted(self.running)), time.time(), False))
+        self.events.append(StageFinished(name, status, duration, now, error))
         return self._take_ready({name: status})
 
     def expire(self) -> List[str]:
         """Fail the stages that have run past the timeout, ask the pool to stop them, and pick
         the stages that can start in their place."""
         batch: List[str] = []
-        late: List[Future[Outcome]] = []
+        late: List[Any] = []
         now = self.clock()
         with self.lock:
             while self.deadlines and self.deadlines[0][0] <= now:
-                _, _, name, future = heapq.heappop(self.deadlines)
-                if self.futures.get(name) is not future or future.done() or self.abandoned:
+                _, token, name = heapq.heappop(self.deadlines)
+                if self.tokens.get(name) != token or self.abandoned:
                     continue
-                late.append(future)
+                late.append(self.handles.get(token))
                 limit = self._limit(name) or 0.0
                 how = "its timeout option" if self.stages[name].timeout is not None else "--timeout"
                 error = f"timed out after {limit:g} s ({how}); {self.pool.stopping}"
                 batch += self._end_attempt(name, StageStatus.FAILED, limit, error)
-        for future in late:  # outside the lock: stopping may complete the future, in this thread
-            self.pool.stop(future)
+        for handle in late:  # outside the lock: stopping may end the stage, in this thread
+            self.pool.stop(handle)
         return batch
 
     def finished(self) -> bool:
@@ -275,9 +284,11 @@ class _Run:
             self.store.release_running(self.running)
             return set(self.running)
 
-    def drain(self) -> Iterator[Event]:
-        while not self.events.empty():
-            yield self.events.get_nowait()
+    def drain(self) -> List[Event]:
+        """The events since the last drain, in order."""
+        with self.lock:
+            events, self.events = self.events, []
+        return events
 
     def raise_error(self) -> None:
         if self.error is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 
@@ -75,3 +76,38 @@ def test_the_dask_executor_without_dask_says_what_to_install(monkeypatch: pytest
     with pytest.raises(UsageError, match="needs Dask") as caught:
         make_pool("dask", {}, 2)
     assert "pip install 'dagrun[dask]'" in (caught.value.hint or "")
+
+
+def test_run_hands_the_result_to_then_in_the_pool_thread() -> None:
+    pool = DaemonThreadPool(2)
+    got: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+    for i in range(20):
+        pool.run(lambda x: x * 2, (i,), lambda r: got.put((r, threading.current_thread().name)))
+    results = [got.get(timeout=5) for _ in range(20)]
+    assert sorted(r for r, _ in results) == [i * 2 for i in range(20)]
+    assert {t for _, t in results} <= {"dagrun-stage-0", "dagrun-stage-1"}  # never more threads than asked
+    pool.shutdown()
+
+
+def test_run_reports_a_call_that_breaks_its_promise_not_to_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_type))
+    pool = DaemonThreadPool(1)
+    then: list = []
+    pool.run(lambda: 1 / 0, (), then.append)
+    assert pool.submit(lambda: 5).result(5) == 5  # the thread lived on
+    assert seen == [ZeroDivisionError] and then == []
+    pool.shutdown()
+
+
+def test_shutdown_drops_waiting_runs() -> None:
+    pool = DaemonThreadPool(1)
+    gate = threading.Event()
+    then: list = []
+    first = pool.submit(gate.wait, 5)
+    pool.run(lambda: 1, (), then.append)
+    pool.shutdown(wait=False, cancel_futures=True)
+    gate.set()
+    assert first.result(5) is True
+    pool.shutdown()
+    assert then == []
