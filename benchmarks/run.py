@@ -533,6 +533,10 @@ def write_report(path: Path, sections: List[Tuple[str, List[str]]], args: argpar
 
 def main(argv: Optional[List[str]] = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    # Python's bytecode cache on, as for anyone who installed with pip: with PYTHONDONTWRITEBYTECODE
+    # set (some CI images do), every process would compile dagrun, the baselines and jobs.py anew,
+    # and start-up would measure the compiler. The first run of each command writes the cache.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="sizes up to 10,000, 3 repeats: under two minutes")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, 1 repeat: checks that it works")

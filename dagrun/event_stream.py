@@ -31,6 +31,12 @@ class EventStream:
             self.out.flush()
             self._last_flush = now
 
+    def tick(self) -> None:
+        """Between events: flush the lines held back, once they are FLUSH_INTERVAL old."""
+        if time.monotonic() - self._last_flush >= FLUSH_INTERVAL:
+            self.out.flush()
+            self._last_flush = time.monotonic()
+
     def handle(self, event: Event) -> None:
         if isinstance(event, StageStarted):
             self._write(event="stage_started", time=event.time, stage=event.name)

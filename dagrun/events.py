@@ -70,7 +70,8 @@ Event = Union[RunStarted, StageStarted, StageFinished, StageRetrying, RunStoppin
 
 
 class Reporter(Protocol):
-    """Receives every event, always from the thread that called `run`."""
+    """Receives every event, always from the thread that called `run`. A reporter that holds
+    output back may also have a `tick()` method, called between events a few times a second."""
 
     def handle(self, event: Event) -> None: ...
 
@@ -91,6 +92,12 @@ class Fanout:
     def handle(self, event: Event) -> None:
         for reporter in self.reporters:
             reporter.handle(event)
+
+    def tick(self) -> None:
+        for reporter in self.reporters:
+            tick = getattr(reporter, "tick", None)
+            if tick is not None:
+                tick()
 
     def close(self) -> None:
         for reporter in self.reporters:

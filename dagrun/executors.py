@@ -41,6 +41,11 @@ class QueuedPool(Executor, ABC):
         self._idle = 0  # threads waiting for a call; under _lock (a Semaphore costs more per call)
         self._lock = threading.Lock()
         self._shutdown = False
+        self._cancelled = False
+        # A `then` that hands the pool its next call, in a pool thread, keeps it for that thread:
+        # through the queue it would wake another thread, and a switch between threads costs more
+        # than a short stage.
+        self._local = threading.local()
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         call = functools.partial(fn, **kwargs) if kwargs else fn
@@ -49,9 +54,14 @@ class QueuedPool(Executor, ABC):
         return future
 
     def _put(self, item: _WorkItem) -> None:
+        local = self._local
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to a pool that was shut down")
+            if getattr(local, "keeping", False) and local.kept is None:
+                local.kept = item
+                self._idle -= 1  # this thread counted itself idle for its `then`
+                return
             self._queue.put(item)
             if self._idle:
                 self._idle -= 1
@@ -64,18 +74,21 @@ class QueuedPool(Executor, ABC):
     def _serve(self, index: int) -> None:
         kept = self._start_thread(index)
         try:
+            item: Optional[_WorkItem] = None
             while True:
-                item = self._queue.get()
+                if item is None:
+                    item = self._queue.get()
                 if item is None:
                     self._queue.put(None)  # wake the next thread too
                     return
                 future, fn, args, then = item
                 if future is None:
-                    self._run_then(fn, args, then)
+                    item = self._run_then(fn, args, then)
                     continue
                 if future.set_running_or_notify_cancel():
                     self._call(kept, future, fn, args)
-                del item, future, fn, args
+                item = None  # and drop the references now, not at the next call
+                del future, fn, args
                 with self._lock:
                     self._idle += 1
         finally:
@@ -92,20 +105,33 @@ class QueuedPool(Executor, ABC):
     def _end_thread(self, kept: Any) -> None:
         """Release what a thread kept, when the pool shuts down."""
 
-    def _run_then(self, fn: Callable[..., Any], args: Tuple[Any, ...], then: Any) -> None:
+    def _run_then(self, fn: Callable[..., Any], args: Tuple[Any, ...], then: Any) -> Optional[_WorkItem]:
+        """Make a call of `run` and hand over its result; returns the next call, if `then` gave
+        this thread one."""
         try:
             result = fn(*args)
         except BaseException:  # `run` promises `then` a result, so fn must not raise: a bug, shown
             threading.excepthook(threading.ExceptHookArgs((*sys.exc_info(), threading.current_thread())))
-            result = None
+            return None
+        local = self._local
         with self._lock:  # idle before `then`, which may hand this very thread the next call
             self._idle += 1
-        if result is not None:
+        local.keeping, local.kept = True, None
+        try:
             then(result)
+        finally:
+            local.keeping = False
+        kept, local.kept = local.kept, None
+        if kept is not None and self._cancelled:  # dropped like the calls in the queue
+            with self._lock:
+                self._idle += 1
+            return None
+        return kept  # type: ignore[no-any-return]
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             self._shutdown = True
+            self._cancelled = self._cancelled or cancel_futures
             if cancel_futures:
                 while True:
                     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from typing import List, TextIO
 
 from dagrun.events import Event, RunFinished, RunStarted, RunStopping, StageFinished, StageRetrying, StageStarted
 from dagrun.render import duration, last_line, plural, retry_text, summary_lines
@@ -15,8 +15,9 @@ FLUSH_INTERVAL = 0.2  # seconds: a log being followed is never further behind th
 class PlainReporter:
     """One line per event, no escape codes: safe for pipes, files and CI logs.
 
-    Lines are flushed at most every FLUSH_INTERVAL, and at once for failures and the end: a flush
-    per line would cost more than running a short stage."""
+    Lines are written at most every FLUSH_INTERVAL, and at once for failures and the end: a write
+    per line would cost more than running a short stage. They wait in a list of our own, not in the
+    stream's buffer, which PYTHONUNBUFFERED (common in containers) turns into a write per line."""
 
     def __init__(self, out: TextIO, state_path: str = "") -> None:
         self.out = out
@@ -24,6 +25,7 @@ class PlainReporter:
         self._second = -1
         self._stamp = ""
         self._last_flush = 0.0
+        self._pending: List[str] = []
 
     def _clock(self, t: float) -> str:
         second = int(t)
@@ -33,10 +35,22 @@ class PlainReporter:
         return self._stamp
 
     def _line(self, t: float, text: str, urgent: bool = False) -> None:
-        self.out.write(f"{self._clock(t)} {text}\n")
+        self._pending.append(f"{self._clock(t)} {text}\n")
         if urgent or t - self._last_flush >= FLUSH_INTERVAL:
-            self.out.flush()
+            self._flush()
             self._last_flush = t
+
+    def tick(self) -> None:
+        """Between events: write the lines held back, once they are FLUSH_INTERVAL old."""
+        if self._pending and time.time() - self._last_flush >= FLUSH_INTERVAL:
+            self._flush()
+            self._last_flush = time.time()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self.out.write("".join(self._pending))
+            self._pending.clear()
+        self.out.flush()
 
     def handle(self, event: Event) -> None:
         if isinstance(event, StageStarted):
@@ -58,15 +72,15 @@ class PlainReporter:
             )
             for note in event.notes:
                 self._line(event.time, f"note: {note}")
-            self.out.flush()
+            self._flush()
         elif isinstance(event, RunStopping):
             running = ", ".join(event.running)
             if running:
                 running = f"; stopping {running}" if event.abandon else f"; waiting for {running}"
             self._line(event.time, f"stopping: {event.reason}; nothing new will start{running}", urgent=True)
         elif isinstance(event, RunFinished):
-            self.out.write("\n" + "\n".join(text for _, text in summary_lines(event.result)) + "\n")
-            self.out.flush()
+            self._pending.append("\n" + "\n".join(text for _, text in summary_lines(event.result)) + "\n")
+            self._flush()
 
 
 class QuietReporter:

@@ -52,6 +52,7 @@ def execute(
     started_at = clock()
     reporter.handle(RunStarted(plan, pool.workers, time.time(), notes + pool.notes))
     run = _Run(plan, store, pool, fail_fast, timeout, clock)
+    tick: Callable[[], None] = getattr(reporter, "tick", None) or (lambda: None)
     stop.listen(run.wake.set)
     try:
         run.submit(run.take_ready())
@@ -61,6 +62,7 @@ def execute(
             run.submit(run.expire() + run.due())
             for event in run.drain():
                 reporter.handle(event)
+            tick()
             run.raise_error()
             store.check()
             if stop.requested or run.finished():

@@ -111,3 +111,21 @@ def test_shutdown_drops_waiting_runs() -> None:
     assert first.result(5) is True
     pool.shutdown()
     assert then == []
+
+
+def test_a_call_handed_over_by_then_stays_in_its_thread() -> None:
+    pool = DaemonThreadPool(2)
+    threads: list = []
+    finished = threading.Event()
+
+    def chain(n: int) -> None:
+        threads.append(threading.current_thread().name)
+        if n:
+            pool.run(lambda: n - 1, (), chain)  # from inside `then`: kept for this thread
+        else:
+            finished.set()
+
+    pool.run(lambda: 50, (), chain)
+    assert finished.wait(5)
+    assert set(threads) == {"dagrun-stage-0"} and len(threads) == 51  # no second thread was woken or started
+    pool.shutdown()

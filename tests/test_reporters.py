@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import List
 
+import pytest
 from rich.console import Console
 
 import dagrun
@@ -156,3 +157,35 @@ def test_many_stages_in_the_live_view_are_counted_not_listed(tmp_path: Path) -> 
     assert "more stages succeeded" in text
     assert text.count("✓ s") < 300
     assert "300 succeeded" in text
+
+
+class CountingStream(io.StringIO):
+    """A stream that writes through at once, as stdout does under PYTHONUNBUFFERED."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_plain_lines_are_written_in_batches_and_a_tick_writes_what_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagrun.events import StageFinished, StageStarted
+    from dagrun.reporters import FLUSH_INTERVAL
+
+    out = CountingStream()
+    reporter = PlainReporter(out)
+    now = 1000.0
+    monkeypatch.setattr("dagrun.reporters.time.time", lambda: now)
+    for i in range(500):  # all within one flush interval
+        reporter.handle(StageStarted(f"s{i}", now))
+        reporter.handle(StageFinished(f"s{i}", StageStatus.SUCCESS, 0.0, now))
+    assert out.writes <= 2  # the first line, at once; the rest wait
+    reporter.tick()
+    assert out.getvalue().count("\n") < 1000  # not yet due
+    now += FLUSH_INTERVAL
+    reporter.tick()  # no event came, but the waiting lines go out
+    assert out.getvalue().count("\n") == 1000 and out.writes <= 3
+    assert out.getvalue().splitlines()[-1].endswith("ok      s499 (0.00s)")
