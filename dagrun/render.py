@@ -99,24 +99,35 @@ def last_line(error: str) -> str:
     return lines[-1] if lines else ""
 
 
+SUMMARY_ROWS = 40  # stages listed per kind of ending; more are counted (`dagrun status` lists all)
+
+
 def summary_lines(result: RunResult) -> List[Tuple[str, str]]:
-    """(style, text) lines; style is one of '', 'ok', 'fail', 'dim', 'bold' for reporters that colour."""
+    """(style, text) lines; style is one of '', 'ok', 'fail', 'dim', 'bold' for reporters that colour.
+
+    Up to SUMMARY_ROWS stages of each kind (succeeded, failed, stopped, blocked, not run) are listed
+    one per line; beyond that they are counted: ten thousand lines help nobody, and drawing them
+    would cost more than running ten thousand short stages."""
     out: List[Tuple[str, str]] = []
     names = list(result.outcomes) + list(result.stopped) + list(result.blocked) + list(result.not_started)
-    width = max((len(n) for n in names), default=0)
+    width = max((len(n) for n in names[: 5 * SUMMARY_ROWS]), default=0)
     if names:
         out.append(("bold", "Summary"))
-    for name, outcome in result.outcomes.items():
-        ok = outcome.status is StageStatus.SUCCESS
-        out.append(
-            ("ok" if ok else "fail", f"  {outcome.status.text:<8} {name:<{width}}  {duration(outcome.duration)}")
-        )
-    for name in result.stopped:
+    succeeded = [(n, o) for n, o in result.outcomes.items() if o.status is StageStatus.SUCCESS]
+    failed = [(n, o) for n, o in result.outcomes.items() if o.status is not StageStatus.SUCCESS]
+    for style, group in (("ok", succeeded), ("fail", failed)):
+        for name, outcome in group[:SUMMARY_ROWS]:
+            out.append((style, f"  {outcome.status.text:<8} {name:<{width}}  {duration(outcome.duration)}"))
+        _more(out, style, len(group), group[0][1].status.text if group else "")
+    for name in result.stopped[:SUMMARY_ROWS]:
         out.append(("fail", f"  {'stopped':<8} {name:<{width}}  (was running; it will run again next time)"))
-    for name, culprit in result.blocked.items():
+    _more(out, "fail", len(result.stopped), "stopped")
+    for name, culprit in list(result.blocked.items())[:SUMMARY_ROWS]:
         out.append(("dim", f"  {'blocked':<8} {name:<{width}}  (needs {culprit}, which failed)"))
-    for name in result.not_started:
+    _more(out, "dim", len(result.blocked), "blocked")
+    for name in result.not_started[:SUMMARY_ROWS]:
         out.append(("dim", f"  {'not run':<8} {name:<{width}}"))
+    _more(out, "dim", len(result.not_started), "not run")
     for name in result.failed:
         error = result.outcomes[name].error or ""
         out.append(("", ""))
@@ -130,6 +141,11 @@ def summary_lines(result: RunResult) -> List[Tuple[str, str]]:
     out.append(("", ""))
     out.append(_closing_line(result))
     return out
+
+
+def _more(out: List[Tuple[str, str]], style: str, count: int, kind: str) -> None:
+    if count > SUMMARY_ROWS:
+        out.append((style, f"  {kind:<8} ... and {count - SUMMARY_ROWS} more (`dagrun status` lists every stage)"))
 
 
 def _closing_line(result: RunResult) -> Tuple[str, str]:

@@ -189,3 +189,21 @@ def test_plain_lines_are_written_in_batches_and_a_tick_writes_what_waits(monkeyp
     reporter.tick()  # no event came, but the waiting lines go out
     assert out.getvalue().count("\n") == 1000 and out.writes <= 3
     assert out.getvalue().splitlines()[-1].endswith("ok      s499 (0.00s)")
+
+
+def test_a_long_summary_lists_some_stages_of_each_kind_and_counts_the_rest(tmp_path: Path) -> None:
+    from dagrun.render import SUMMARY_ROWS
+
+    # 100 stages that succeed, one that fails, and 100 that it blocks
+    stages = {f"ok{i}": [] for i in range(100)}
+    stages["Broken"] = []
+    stages.update({f"after{i}": ["Broken"] for i in range(100)})
+    pipe = dagrun.Pipeline.from_dict(stages, tmp_path / "stages.yaml")  # type: ignore[arg-type]
+    jobs = {n: (lambda: fail("Broken")) if n == "Broken" else (lambda: None) for n in pipe.names}
+    result = dagrun.run(pipe, jobs, state_path=tmp_path / "state.yml")
+    lines = [text for _, text in summary_lines(result)]
+    assert sum(line.startswith("  SUCCESS") for line in lines) == SUMMARY_ROWS + 1
+    assert f"  SUCCESS  ... and {100 - SUMMARY_ROWS} more (`dagrun status` lists every stage)" in lines
+    assert sum(line.startswith("  blocked") for line in lines) == SUMMARY_ROWS + 1
+    assert any(line.startswith("  FAILED   Broken") for line in lines)
+    assert lines[-1].startswith("100 succeeded, 1 failed, 100 blocked")
