@@ -26,16 +26,17 @@ class EventStream:
 
     def _write(self, urgent: bool = False, **fields: Any) -> None:
         self.out.write(json.dumps(fields, separators=(",", ":")) + "\n")
+        self._flush_if_due(urgent)
+
+    def tick(self) -> None:
+        """Between events: flush the lines held back, once they are FLUSH_INTERVAL old."""
+        self._flush_if_due()
+
+    def _flush_if_due(self, urgent: bool = False) -> None:
         now = time.monotonic()
         if urgent or now - self._last_flush >= FLUSH_INTERVAL:
             self.out.flush()
             self._last_flush = now
-
-    def tick(self) -> None:
-        """Between events: flush the lines held back, once they are FLUSH_INTERVAL old."""
-        if time.monotonic() - self._last_flush >= FLUSH_INTERVAL:
-            self.out.flush()
-            self._last_flush = time.monotonic()
 
     def handle(self, event: Event) -> None:
         if isinstance(event, StageStarted):

@@ -36,15 +36,17 @@ class PlainReporter:
 
     def _line(self, t: float, text: str, urgent: bool = False) -> None:
         self._pending.append(f"{self._clock(t)} {text}\n")
-        if urgent or t - self._last_flush >= FLUSH_INTERVAL:
-            self._flush()
-            self._last_flush = t
+        self._flush_if_due(t, urgent)
 
     def tick(self) -> None:
         """Between events: write the lines held back, once they are FLUSH_INTERVAL old."""
-        if self._pending and time.time() - self._last_flush >= FLUSH_INTERVAL:
+        if self._pending:
+            self._flush_if_due(time.time())
+
+    def _flush_if_due(self, now: float, urgent: bool = False) -> None:
+        if urgent or now - self._last_flush >= FLUSH_INTERVAL:
             self._flush()
-            self._last_flush = time.time()
+            self._last_flush = now
 
     def _flush(self) -> None:
         if self._pending:

@@ -161,15 +161,14 @@ class _Run:
         for name in batch:
             token = tokens[name] = next(count)
             limit = self._limit(name)
-            if limit is None:
-                start(name, partial(on_done, name, token))
-                continue
-            with self.lock:
-                heapq.heappush(self.deadlines, (self.clock() + limit, token, name))
+            if limit is not None:
+                with self.lock:
+                    heapq.heappush(self.deadlines, (self.clock() + limit, token, name))
             handle = start(name, partial(on_done, name, token))
-            with self.lock:
-                if tokens.get(name) == token:
-                    self.handles[token] = handle
+            if limit is not None:
+                with self.lock:
+                    if tokens.get(name) == token:
+                        self.handles[token] = handle
         if not batch:
             with self.lock:
                 if not self.running:
