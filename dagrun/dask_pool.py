@@ -42,7 +42,6 @@ class DaskStagePool(StagePool):
             ) from None
         self._refs = module_refs(jobs, ship=True)
         self._logs = logs
-        self._tasks: Dict[Future[Outcome], Future[Tuple[Outcome, str, str]]] = {}  # of running stages
         self._cluster: Any = None
         self._address = address or "local"
         self._log_levels = _quiet_dask_logs()
@@ -78,29 +77,21 @@ class DaskStagePool(StagePool):
             ) from None
         self._executor = self._client.get_executor(pure=False)
 
-    def start(self, name: str, done: Done) -> Future[Outcome]:
+    def start(self, name: str, done: Done) -> Future[Tuple[Outcome, str, str]]:
         task: Future[Tuple[Outcome, str, str]] = self._executor.submit(run_captured_stage, *self._refs[name])
-        stage: Future[Outcome] = Future()
-        self._tasks[stage] = task
         attempt = self._logs.attempt(name) if self._logs is not None else 1  # counted as it starts
 
-        def relay(done: Future[Tuple[Outcome, str, str]]) -> None:
-            self._tasks.pop(stage, None)
-            if done.cancelled():
-                stage.cancel()
-            elif done.exception() is not None:
-                stage.set_exception(done.exception())
-            else:
-                outcome, out, err = done.result()
-                if self._logs is None:
-                    _show(sys.stdout, out)
-                    _show(sys.stderr, err)
-                elif out or err:
-                    self._logs.append(name, attempt, out + err)
-                stage.set_result(outcome)
+        def relay(result: Tuple[Outcome, str, str]) -> Outcome:
+            """What the stage printed goes to its log (or the console); its outcome to `done`."""
+            outcome, out, err = result
+            if self._logs is None:
+                _show(sys.stdout, out)
+                _show(sys.stderr, err)
+            elif out or err:
+                self._logs.append(name, attempt, out + err)
+            return outcome
 
-        task.add_done_callback(relay)
-        return self._tell_when_done(stage, done)
+        return self._tell_when_done(task, done, relay)
 
     stopping = "its Dask task was cancelled; a call already running finishes in its worker and is ignored"
 
@@ -110,9 +101,8 @@ class DaskStagePool(StagePool):
         return "Dask cancelled the stage (was the scheduler restarted, or the task cancelled by another client?)"
 
     def stop(self, handle: Any) -> None:
-        task = self._tasks.get(handle)
-        if task is not None:
-            task.cancel()  # cancels the Dask task too
+        if handle is not None:
+            handle.cancel()  # the task's future: cancels the Dask task too
 
     def close(self, abandon: bool = False) -> None:
         try:

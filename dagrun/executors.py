@@ -9,7 +9,7 @@ import sys
 import threading
 from abc import ABC, abstractmethod
 from concurrent.futures import Executor, Future
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar, cast
 
 from dagrun.planner import default_workers
 from dagrun.state import StageStatus
@@ -197,10 +197,16 @@ class StagePool(ABC):
         """Why a stage's future was cancelled when dagrun did not ask for it."""
         return "the executor cancelled the stage"
 
-    def _tell_when_done(self, future: Future[Outcome], done: Done) -> Future[Outcome]:
-        """For pools built on futures: a cancelled or failed future is the stage's failure."""
+    def _tell_when_done(
+        self,
+        future: Future[T],
+        done: Done,
+        outcome: Optional[Callable[[T], Outcome]] = None,
+    ) -> Future[T]:
+        """For pools built on futures: the future's result is the outcome (or what `outcome` makes
+        of it), and a cancelled or failed future is the stage's failure."""
 
-        def settle(f: Future[Outcome]) -> None:
+        def settle(f: Future[T]) -> None:
             if f.cancelled():  # not by dagrun, which forgets a stage before stopping it
                 done((StageStatus.FAILED, 0.0, self.why_cancelled()))
                 return
@@ -208,7 +214,8 @@ class StagePool(ABC):
             if error is not None:
                 done((StageStatus.FAILED, 0.0, f"the stage did not run to the end: {error}"))
             else:
-                done(f.result())
+                result = f.result()
+                done(outcome(result) if outcome is not None else cast("Outcome", result))
 
         future.add_done_callback(settle)
         return future
