@@ -109,25 +109,33 @@ def summary_lines(result: RunResult) -> List[Tuple[str, str]]:
     one per line; beyond that they are counted: ten thousand lines help nobody, and drawing them
     would cost more than running ten thousand short stages."""
     out: List[Tuple[str, str]] = []
-    names = list(result.outcomes) + list(result.stopped) + list(result.blocked) + list(result.not_started)
-    width = max((len(n) for n in names[: 5 * SUMMARY_ROWS]), default=0)
-    if names:
+    ok = [(n, o) for n, o in result.outcomes.items() if o.status is StageStatus.SUCCESS]
+    bad = [(n, o) for n, o in result.outcomes.items() if o.status is not StageStatus.SUCCESS]
+    kinds: List[Tuple[str, str, List[Tuple[str, str]], int]] = [  # style, kind, listed (name, detail), how many
+        ("ok", "SUCCESS", [(n, duration(o.duration)) for n, o in ok[:SUMMARY_ROWS]], len(ok)),
+        ("fail", "FAILED", [(n, duration(o.duration)) for n, o in bad[:SUMMARY_ROWS]], len(bad)),
+        (
+            "fail",
+            "stopped",
+            [(n, "(was running; it will run again next time)") for n in result.stopped[:SUMMARY_ROWS]],
+            len(result.stopped),
+        ),
+        (
+            "dim",
+            "blocked",
+            [(n, f"(needs {c}, which failed)") for n, c in list(result.blocked.items())[:SUMMARY_ROWS]],
+            len(result.blocked),
+        ),
+        ("dim", "not run", [(n, "") for n in result.not_started[:SUMMARY_ROWS]], len(result.not_started)),
+    ]
+    width = max((len(name) for _, _, listed, _ in kinds for name, _ in listed), default=0)
+    if any(count for *_, count in kinds):
         out.append(("bold", "Summary"))
-    succeeded = [(n, o) for n, o in result.outcomes.items() if o.status is StageStatus.SUCCESS]
-    failed = [(n, o) for n, o in result.outcomes.items() if o.status is not StageStatus.SUCCESS]
-    for style, group in (("ok", succeeded), ("fail", failed)):
-        for name, outcome in group[:SUMMARY_ROWS]:
-            out.append((style, f"  {outcome.status.text:<8} {name:<{width}}  {duration(outcome.duration)}"))
-        _more(out, style, len(group), group[0][1].status.text if group else "")
-    for name in result.stopped[:SUMMARY_ROWS]:
-        out.append(("fail", f"  {'stopped':<8} {name:<{width}}  (was running; it will run again next time)"))
-    _more(out, "fail", len(result.stopped), "stopped")
-    for name, culprit in list(result.blocked.items())[:SUMMARY_ROWS]:
-        out.append(("dim", f"  {'blocked':<8} {name:<{width}}  (needs {culprit}, which failed)"))
-    _more(out, "dim", len(result.blocked), "blocked")
-    for name in result.not_started[:SUMMARY_ROWS]:
-        out.append(("dim", f"  {'not run':<8} {name:<{width}}"))
-    _more(out, "dim", len(result.not_started), "not run")
+    for style, kind, listed, count in kinds:
+        for name, detail in listed:
+            out.append((style, f"  {kind:<8} {name:<{width}}" + (f"  {detail}" if detail else "")))
+        if count > SUMMARY_ROWS:
+            out.append((style, f"  {kind:<8} ... and {count - SUMMARY_ROWS} more (`dagrun status` lists every stage)"))
     for name in result.failed:
         error = result.outcomes[name].error or ""
         out.append(("", ""))
@@ -141,11 +149,6 @@ def summary_lines(result: RunResult) -> List[Tuple[str, str]]:
     out.append(("", ""))
     out.append(_closing_line(result))
     return out
-
-
-def _more(out: List[Tuple[str, str]], style: str, count: int, kind: str) -> None:
-    if count > SUMMARY_ROWS:
-        out.append((style, f"  {kind:<8} ... and {count - SUMMARY_ROWS} more (`dagrun status` lists every stage)"))
 
 
 def _closing_line(result: RunResult) -> Tuple[str, str]:
