@@ -13,6 +13,7 @@ so compare ratios taken in the same run, not figures across runs.
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import random
@@ -434,8 +435,7 @@ def bench_executors(args: argparse.Namespace, work: Path) -> List[str]:
     folder.mkdir()
     (folder / "stages.yaml").write_text("".join(f"{n}: [{', '.join(d)}]\n" for n, d in CPU_STAGES.items()))
     n = calibrate(seconds)
-    spin_source = "def spin(n):\n    total = 0\n    for i in range(n):\n        total = (total + i * i) % 1_000_003\n"
-    body = spin_source + "".join(f"def {name}(): spin({n})\n" for name in CPU_STAGES)
+    body = inspect.getsource(spin) + "".join(f"def {name}(): spin({n})\n" for name in CPU_STAGES)
     (folder / "jobs.py").write_text(body)
     has_dask = subprocess.run([sys.executable, "-c", "import distributed"], capture_output=True).returncode == 0
     dagrun = [sys.executable, "-m", "dagrun", "run", "--jobs", "jobs", "-j", str(workers), "--progress", "quiet"]
