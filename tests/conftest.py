@@ -128,6 +128,27 @@ def dagrun_cmd(*args: str) -> List[str]:
     return [sys.executable, "-m", "dagrun", *args]
 
 
+def start_dagrun(cwd: Path, *args: str, **popen: object) -> subprocess.Popen:  # type: ignore[type-arg]
+    """The real dagrun, running in the background, its output captured as text."""
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        dagrun_cmd(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
+
+
+def wait_for(
+    path: Path,
+    timeout: float = 20,
+    proc: Optional[subprocess.Popen] = None,  # type: ignore[type-arg]
+) -> None:
+    """Until `path` exists (a stage's sign that it runs): fails after `timeout` seconds, or when
+    `proc` has exited first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        assert proc is None or proc.poll() is None, f"dagrun exited ({proc.returncode}) before {path.name} appeared"
+        time.sleep(0.02)
+
+
 def run_dagrun(
     *args: str, cwd: Path, env: Optional[Dict[str, str]] = None, timeout: float = 60
 ) -> subprocess.CompletedProcess:  # type: ignore[type-arg]

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Set, Tuple
 
 import pytest
 
-from .conftest import dagrun_cmd, run_dagrun, write
+from .conftest import run_dagrun, start_dagrun, wait_for, write
 
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
 DASK = os.path.join(os.path.dirname(sys.executable), "dask")  # the command line the extra installs
@@ -166,18 +166,9 @@ def run_long_stage_until(project: Path, address: str, then: Callable[[subprocess
     """Run the Long stage on the cluster at `address`; once it runs, call `then(dagrun_process)`.
     Returns dagrun's exit code and output; dagrun never outlives the test."""
     write(project, "stages.yaml", "Long: []\nMerge: [Long]\n")
-    proc = subprocess.Popen(
-        dagrun_cmd("run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--dask-address", address),
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_dagrun(project, "run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--dask-address", address)
     try:
-        deadline = time.monotonic() + 60
-        while not (project / "Long.pid").exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "the stage never started"
-            time.sleep(0.05)
+        wait_for(project / "Long.pid", 60, proc)
         then(proc)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -233,19 +224,11 @@ def test_an_unreachable_scheduler_is_a_clear_error(project: Path) -> None:
 def test_ctrl_c_in_a_terminal_stops_a_local_cluster_quietly(project: Path) -> None:
     # Ctrl-C in a terminal signals the whole foreground process group, Dask's processes included.
     write(project, "stages.yaml", "Long: []\nMerge: [Long]\n")
-    proc = subprocess.Popen(
-        dagrun_cmd("run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--progress", "plain"),
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    proc = start_dagrun(
+        project, "run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--progress", "plain", start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 120
-        while not (project / "Long.pid").exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "the stage never started"
-            time.sleep(0.05)
+        wait_for(project / "Long.pid", 120, proc)
         worker = int((project / "Long.pid").read_text())
         sent = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)

@@ -15,7 +15,7 @@ from typing import List
 
 import pytest
 
-from .conftest import dagrun_cmd, ran, run_dagrun, write
+from .conftest import dagrun_cmd, ran, run_dagrun, start_dagrun, wait_for, write
 
 pytestmark = pytest.mark.slow
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -50,21 +50,7 @@ def long_pipeline(folder: Path) -> None:
 
 
 def start(folder: Path, *args: str, **kwargs: object) -> subprocess.Popen:  # type: ignore[type-arg]
-    return subprocess.Popen(
-        dagrun_cmd("run", "--jobs", "jobs", "--progress", "plain", *args),
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kwargs,  # type: ignore[call-overload]
-    )
-
-
-def wait_for(path: Path, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.02)
+    return start_dagrun(folder, "run", "--jobs", "jobs", "--progress", "plain", *args, **kwargs)
 
 
 def test_the_console_script_and_python_m_both_work() -> None:

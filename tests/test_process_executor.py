@@ -17,7 +17,7 @@ from dagrun.jobs import load_jobs
 from dagrun.process_pool import ProcessPool, WorkerDied
 from dagrun.state import StageStatus
 
-from .conftest import dagrun_cmd, write
+from .conftest import dagrun_cmd, start_dagrun, wait_for, write
 
 S, F, P = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.PENDING
 
@@ -203,17 +203,8 @@ def test_terminate_stops_running_calls_and_cancels_waiting_ones() -> None:
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"])
 def test_a_signal_stops_the_stage_running_in_a_worker(folder: Path, sig: int, code: int) -> None:
     write(folder, "stages.yaml", "Hangs: []\nJoin: [Hangs]\n")
-    proc = subprocess.Popen(
-        dagrun_cmd("run", "--jobs", "jobs", "-x", "process", "--progress", "plain"),
-        cwd=folder,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while not (folder / "Hangs.pid").exists():
-        assert time.monotonic() < deadline, "the stage never started"
-        time.sleep(0.02)
+    proc = start_dagrun(folder, "run", "--jobs", "jobs", "-x", "process", "--progress", "plain")
+    wait_for(folder / "Hangs.pid", 30)
     sent = time.monotonic()
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=20)
