@@ -3,7 +3,6 @@ start the longest chains of work first. A hint, not state: losing it only costs 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Dict, Mapping, Sequence
@@ -28,6 +27,8 @@ def load_durations(state_path: Path) -> Dict[str, float]:
 def save_durations(state_path: Path, known: Mapping[str, float], names: Sequence[str]) -> None:
     """Keep the stages of the pipeline, atomically; a failure to write is not worth stopping for."""
     data = {name: round(known[name], 6) for name in names if name in known}
+    import json  # here: `dagrun plan` only reads
+
     replace_quietly(durations_path(state_path), json.dumps(data, separators=(",", ":")))
 
 

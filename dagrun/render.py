@@ -7,12 +7,12 @@ from collections import Counter
 from typing import TYPE_CHECKING, List, Sequence, Tuple
 
 from dagrun.planner import Plan
-from dagrun.result import RunResult, signal_name
 from dagrun.state import StageStatus
 
 if TYPE_CHECKING:
     from dagrun.events import StageRetrying
     from dagrun.history import StageReport
+    from dagrun.result import RunResult
 
 STOPPED = "STOPPED"  # as in dagrun.history, which imports this module
 TRACEBACK_TAIL = 15  # lines of a failure's traceback shown in the summary
@@ -165,6 +165,8 @@ def _closing_line(result: RunResult) -> Tuple[str, str]:
         parts.append(f"{len(result.skipped)} already done")
     text = ", ".join(parts) + f" in {duration(result.elapsed)}."
     if result.interrupted_by is not None:
+        from dagrun.result import signal_name  # here: `dagrun plan` never needs it
+
         return "fail", f"Interrupted by {signal_name(result.interrupted_by)}: {text} Run again to resume."
     if not result.ok:
         return "fail", f"{text} Fix the failure and run again: only what did not succeed will run."

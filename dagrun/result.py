@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass, field
 from typing import Dict, NamedTuple, Optional, Tuple
 
@@ -62,6 +61,8 @@ class RunResult:
 
 def signal_name(signum: int) -> str:
     try:
+        import signal  # here: `dagrun plan` never needs it, and start-up counts
+
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"

@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple, Union
 
-from dagrun.lock import RunLock
 from dagrun.planner import Plan, make_plan
 from dagrun.state import StageStatus
 from dagrun.store import read_state, reset_state
@@ -18,12 +17,19 @@ if TYPE_CHECKING:  # `plan` and `reset` need none of these; `run` imports them w
     from dagrun.executors import StagePool
     from dagrun.history import StageReport
     from dagrun.jobs import Job
+    from dagrun.lock import RunLock
     from dagrun.result import RunResult
     from dagrun.signals import StopRequest
     from dagrun.spec import Pipeline
     from dagrun.state import State
 
 STATE_FILE_NAME = "state.yml"
+
+
+def _run_lock(path: Path) -> RunLock:
+    from dagrun.lock import RunLock  # here: `dagrun plan` takes no lock, and start-up counts
+
+    return RunLock(path)
 
 
 def default_state_path(pipeline: Pipeline) -> Path:
@@ -133,7 +139,7 @@ def run(
     path = _state_path(pipeline, state_path)
     reporter = reporter or NullReporter()
     stop = stop or StopRequest()
-    with RunLock(path):
+    with _run_lock(path):
         store = StateStore.open(path, pipeline.names)
         notes: Tuple[str, ...] = ()
         if store.dropped_damaged_journal:
@@ -223,7 +229,7 @@ def reset(
             chosen &= {name for name, status in state.items() if status is StageStatus.FAILED}
         return tuple(name for name in pipeline.names if name in chosen)
 
-    with RunLock(path):
+    with _run_lock(path):
         return reset_state(path, pipeline.names, None if not (names or failed) else choose)
 
 
@@ -246,7 +252,7 @@ def mark(
     if status not in (StageStatus.SUCCESS, StageStatus.FAILED):
         raise UsageError(f"a stage can be marked SUCCESS or FAILED, not {status.text}", hint="use `dagrun reset`")
     path = _state_path(pipeline, state_path)
-    with RunLock(path):
+    with _run_lock(path):
         store = StateStore.open(path, pipeline.names)
         try:
             state = store.state

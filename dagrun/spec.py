@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import gc
 import keyword
 from contextlib import contextmanager
@@ -81,7 +80,7 @@ class Pipeline:
         checked = tuple(dict.fromkeys(names))
         for name in checked:
             if name not in self.stages:
-                close = difflib.get_close_matches(name, self.stages, n=1)
+                close = _close_matches(name, self.stages)
                 maybe = f" (did you mean '{close[0]}'?)" if close else ""
                 raise UsageError(f"no stage '{name}' in {self.path}{maybe}", hint="`dagrun plan` lists the stages")
         return checked
@@ -251,7 +250,7 @@ def _options(path: Path, name: str, node: yaml.MappingNode, problems: List[str])
         option = key.value if isinstance(key, yaml.ScalarNode) and key.tag == _STR else None
         if option not in OPTIONS:
             shown = repr(key.value) if isinstance(key, yaml.ScalarNode) else _describe(key)
-            close = difflib.get_close_matches(str(option or ""), OPTIONS, n=1)
+            close = _close_matches(str(option or ""), OPTIONS)
             maybe = f" (did you mean '{close[0]}'?)" if close else f"; the options are {', '.join(OPTIONS)}"
             problems.append(f"{at}: unknown option {shown}{maybe}")
             continue
@@ -412,8 +411,15 @@ def _name_problem(name: str) -> Optional[str]:
     return None
 
 
+def _close_matches(word: str, candidates: Iterable[str]) -> List[str]:
+    """The one candidate that looks most like `word`, if any: for "did you mean" hints."""
+    import difflib  # here: only a mistake needs it, and start-up counts
+
+    return difflib.get_close_matches(word, candidates, n=1)
+
+
 def _suggest(name: str, names: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+    close = _close_matches(name, sorted(names))
     if not close:
         lowered = {n.lower(): n for n in names}
         close = [lowered[name.lower()]] if name.lower() in lowered else []

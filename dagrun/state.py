@@ -153,11 +153,15 @@ def write_atomically(path: Path, data: bytes) -> None:
 def read_json_quietly(path: Path) -> Dict[str, Any]:
     """For hints: the JSON object in `path`, or an empty one if it is missing, unreadable or not an
     object; a lost hint costs time, never correctness."""
-    import json
+    try:
+        text = path.read_text()
+    except (OSError, ValueError):
+        return {}
+    import json  # only now: without the file (say, `dagrun plan` before any run) start-up skips it
 
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
+        raw = json.loads(text)
+    except ValueError:
         return {}
     return raw if isinstance(raw, dict) else {}
 
