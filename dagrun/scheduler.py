@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from dagrun.calls import Outcome
 from dagrun.events import Event, Reporter, RunStarted, RunStopping, StageFinished, StageRetrying, StageStarted
 from dagrun.executors import StagePool
-from dagrun.graph import TopologicalSorter
+from dagrun.graph import AcyclicSorter
 from dagrun.planner import Plan
 from dagrun.result import RunResult, StageOutcome, signal_name
 from dagrun.signals import StopRequest
@@ -118,7 +118,7 @@ class _Run:
         self.abandoned = False
         self.error: Optional[BaseException] = None
         pending = set(plan.to_run)  # dependencies that already succeeded are not waited for
-        self.sorter: TopologicalSorter[str] = TopologicalSorter()
+        self.sorter = AcyclicSorter()  # the pipeline was checked for cycles when it was loaded
         for name in plan.to_run:
             self.sorter.add(name, *(d for d in plan.pipeline.stages[name].needs if d in pending))
         self.sorter.prepare()

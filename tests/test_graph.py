@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dagrun.graph import CycleError, levels, remaining_work, topological_order
+from dagrun.graph import AcyclicSorter, CycleError, TopologicalSorter, levels, remaining_work, topological_order
 
 NEEDS = {"Lint": (), "Test": (), "Coverage": ("Test",), "Docs": ("Coverage", "Lint"), "Benchmark": ("Coverage",)}
 DEPENDENTS = {"Lint": ["Docs"], "Test": ["Coverage"], "Coverage": ["Docs", "Benchmark"], "Docs": [], "Benchmark": []}
@@ -39,3 +41,24 @@ def test_remaining_work_counts_the_longest_chain_behind_each_stage() -> None:
     assert work == {"Test": 3, "Coverage": 2, "Lint": 2, "Docs": 1, "Benchmark": 1}
     weighted = remaining_work(topological_order(NEEDS), DEPENDENTS, {"Benchmark": 10})
     assert weighted["Test"] == 12
+
+
+@st.composite
+def acyclic_graphs(draw: st.DrawFn) -> dict:
+    """Each node needs some of the nodes before it: acyclic by construction."""
+    n = draw(st.integers(0, 30))
+    return {i: draw(st.sets(st.integers(0, i - 1), max_size=4)) if i else set() for i in range(n)}
+
+
+@settings(max_examples=100, deadline=None)
+@given(acyclic_graphs())
+def test_the_acyclic_sorter_hands_out_stages_as_graphlib_does(needs: dict) -> None:
+    sorters = [AcyclicSorter(needs), TopologicalSorter(needs)]
+    rounds: list = [[], []]
+    for sorter, seen in zip(sorters, rounds):
+        sorter.prepare()
+        while sorter.is_active():
+            ready = sorter.get_ready()
+            seen.append(ready)
+            sorter.done(*ready)
+    assert rounds[0] == rounds[1]

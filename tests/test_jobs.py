@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from dagrun.errors import JobsError
-from dagrun.jobs import _needs_arguments, load_jobs
+from dagrun.jobs import _needs_arguments, _plain_function, _why_not_a_job, as_job, load_jobs
 from dagrun.spec import Pipeline, parse_pipeline
 
 from .conftest import write
@@ -140,3 +142,39 @@ def test_whether_a_function_needs_arguments_matches_inspect(source: str, needs: 
     namespace: dict = {}
     exec(source, namespace)
     assert _needs_arguments(namespace["f"]) is needs
+
+
+@pytest.mark.parametrize(
+    "source, plain",
+    [
+        ("def f(): pass", True),
+        ("def f(*args, **kw): pass", True),
+        ("def f(a=1): pass", False),  # fine as a stage, but checked the long way
+        ("def f(a): pass", False),
+        ("def f():\n    yield 1", False),
+        ("async def f(): pass", False),
+        ("async def f():\n    yield 1", False),
+        ("import functools\ndef g(x): pass\n@functools.wraps(g)\ndef f(): pass", False),
+        ("from os.path import join as f", False),
+        ("f = print", False),
+        ("class f: pass", False),
+    ],
+)
+def test_the_quick_check_accepts_only_what_the_full_check_accepts_as_is(source: str, plain: bool) -> None:
+    module = ModuleType("jobs_under_test")
+    exec(source, module.__dict__)
+    f = module.f
+    assert _plain_function(f, module) is plain
+    if plain:
+        assert _why_not_a_job("f", f, module, []) is None and as_job(f) is f
+
+
+def test_a_function_marked_as_a_coroutine_function_takes_the_full_check() -> None:
+    module = ModuleType("jobs_under_test")
+    exec("def f(): pass", module.__dict__)
+    mark = getattr(inspect, "markcoroutinefunction", None)  # Python 3.12+
+    if mark is not None:
+        mark(module.f)
+    else:  # what it does, on the Pythons before it
+        module.f._is_coroutine_marker = object()
+    assert not _plain_function(module.f, module)
