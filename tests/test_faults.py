@@ -164,7 +164,10 @@ class DiskFaults:
         self.fired = False
         self.fds: Dict[int, str] = {}
         self.replaced: Dict[str, bytes] = {}  # what each successful replace put in place
-        real = {name: getattr(os, name) for name in ("open", "write", "pwrite", "fsync", "replace", "ftruncate")}
+        real = {
+            name: getattr(os, name)
+            for name in ("open", "write", "pwrite", "fsync", "replace", "ftruncate", "posix_fallocate")
+        }
         self.real = real
 
         def on_folder(path: object) -> bool:
@@ -191,7 +194,7 @@ class DiskFaults:
             self.replaced[str(dst)] = data
 
         monkeypatch.setattr(os, "open", open_)
-        for name in ("write", "pwrite", "fsync", "ftruncate"):
+        for name in ("write", "pwrite", "fsync", "ftruncate", "posix_fallocate"):
             monkeypatch.setattr(os, name, by_fd(name))
         monkeypatch.setattr(os, "replace", replace)
 
@@ -211,7 +214,7 @@ ERRNOS = {
 }
 
 
-@pytest.mark.parametrize("op", ["open", "write", "pwrite", "fsync", "replace", "ftruncate"])
+@pytest.mark.parametrize("op", ["open", "write", "pwrite", "fsync", "replace", "ftruncate", "posix_fallocate"])
 @pytest.mark.parametrize("what", list(ERRNOS))
 def test_disk_errors_on_each_operation_in_turn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, op: str, what: str

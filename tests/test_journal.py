@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import mmap
 from pathlib import Path
 
-from dagrun.journal import Journal, journal_path, remove, replay
+import pytest
+
+from dagrun.journal import CHUNK, Journal, journal_path, remove, replay
 
 
 def test_records_replay_in_order(tmp_path: Path) -> None:
@@ -57,3 +61,54 @@ def replay_bytes(tmp_path: Path, data: bytes) -> tuple:
     path = tmp_path / "cut"
     path.write_bytes(data)
     return replay(path)
+
+
+def test_a_journal_grows_past_its_first_chunk_and_close_cuts_the_zeros(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    j = Journal(path)
+    records = [(f"stage{i}", "SUCCESS") for i in range(CHUNK // 10)]  # several times the first chunk
+    for start in range(0, len(records), 7):
+        j.append(records[start : start + 7])
+    assert replay(path) == (records, False)  # readable while the run goes on, zeros and all
+    j.close()
+    assert path.read_bytes() == b"".join(f"SUCCESS {n}\n".encode() for n, _ in records)
+    assert replay(path) == (records, False)
+
+
+def test_lines_are_in_the_file_before_close_as_a_kill_would_leave_them(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    j = Journal(path)
+    j.append([("Lint", "RUNNING"), ("Lint", "SUCCESS")])
+    data = path.read_bytes()  # what another process, or the next run after kill -9, reads
+    assert data.startswith(b"RUNNING Lint\nSUCCESS Lint\n") and set(data[26:]) <= {0}
+    assert replay(path) == ([("Lint", "RUNNING"), ("Lint", "SUCCESS")], False)
+    j.close()
+
+
+def test_a_line_cut_short_before_the_zeros_is_a_damaged_tail(tmp_path: Path) -> None:
+    got, damaged = replay_bytes(tmp_path, b"SUCCESS Lint\nSUCC" + bytes(100))
+    assert got == [("Lint", "SUCCESS")] and damaged
+
+
+def test_where_a_file_cannot_be_mapped_each_append_is_a_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_map(*args: object) -> None:
+        raise OSError(errno.ENODEV, "No such device")
+
+    monkeypatch.setattr(mmap, "mmap", no_map)
+    path = tmp_path / "j"
+    j = Journal(path)
+    assert not j.mapped
+    j.append([("Lint", "RUNNING")])
+    assert path.read_bytes() == b"RUNNING Lint\n"  # in the file at once, no zeros after it
+    j.append([("Lint", "SUCCESS")])
+    j.close()
+    assert replay(path) == ([("Lint", "RUNNING"), ("Lint", "SUCCESS")], False)
+
+
+def test_a_full_disk_when_the_journal_is_made_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.posix_fallocate", full)
+    with pytest.raises(OSError, match="No space left"):
+        Journal(tmp_path / "j")
