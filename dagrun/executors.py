@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Ty
 
 from dagrun.planner import default_workers
 from dagrun.state import StageStatus
+from dagrun.yielding_lock import YieldingLock
 
 if TYPE_CHECKING:
     from dagrun.calls import Outcome
@@ -39,7 +40,7 @@ class QueuedPool(Executor, ABC):
         self._queue: queue.SimpleQueue[Optional[_WorkItem]] = queue.SimpleQueue()
         self._threads: List[threading.Thread] = []
         self._idle = 0  # threads waiting for a call; under _lock (a Semaphore costs more per call)
-        self._lock = threading.Lock()
+        self._lock = YieldingLock()  # taken by every thread after every call
         self._shutdown = False
         self._cancelled = False
         # A `then` that hands the pool its next call, in a pool thread, keeps it for that thread:

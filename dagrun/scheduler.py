@@ -26,6 +26,7 @@ from dagrun.result import RunResult, StageOutcome, signal_name
 from dagrun.signals import StopRequest
 from dagrun.state import StageStatus
 from dagrun.store import StateStore
+from dagrun.yielding_lock import YieldingLock
 
 POLL_INTERVAL = 0.05  # seconds between the reporter's turns: events reach it in batches
 
@@ -108,7 +109,7 @@ class _Run:
         self.retry_at: List[Tuple[float, str]] = []  # a heap: stages waiting out their retry_delay
         self.retry_error: Dict[str, Tuple[float, Optional[str]]] = {}  # their last attempt's duration, error
         self.retried: List[StageOutcome] = []  # the failed attempts that were followed by another
-        self.lock = threading.Lock()
+        self.lock = YieldingLock()  # taken by every thread that sees a stage end
         self.wake = threading.Event()
         self.events: List[Event] = []  # appended under the lock, taken whole by `drain`
         self.running: Set[str] = set()
