@@ -7,14 +7,14 @@ import keyword
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import yaml
 
 from dagrun import pipeline_cache
 from dagrun.errors import SpecError, UsageError
 from dagrun.graph import CycleError, topological_order
-from dagrun.yamltree import TooDeepError, compose_shallow
+from dagrun.yamltree import TooDeepError, compose_shallow, read_name_lists
 
 # A stages file is a short list of names; anything this big is a mistake or an attack.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -200,6 +200,9 @@ def _from_cache(path: Path, data: bytes) -> Optional[Pipeline]:
 def parse_pipeline(text: str, path: Union[str, Path] = "<string>") -> Pipeline:
     """Validate stages-file text; `path` is only used in messages."""
     path = Path(path)
+    simple = read_name_lists(text)  # the usual file: names and lists of names, and nothing else
+    if simple is not None:
+        return _validate(path, [_RawStage(name, line, needs) for name, line, needs in simple], [])
     try:
         # The mapping of stages; each stage's list, or its mapping of options; the list in that.
         root = compose_shallow(text, max_depth=3)
@@ -309,22 +312,13 @@ def _validate(path: Path, raw: List[_RawStage], problems: List[str]) -> Pipeline
         raise SpecError(f"{path}: the stages file defines no stages", hint="add a stage, for example 'Build: []'")
     names = {stage.name for stage in raw}
     for stage in raw:
-        at = f"{path}:{stage.line}" if stage.line else str(path)
         problem = _name_problem(stage.name)
         if problem:
+            at = f"{path}:{stage.line}" if stage.line else str(path)
             problems.append(f"{at}: stage '{stage.name}' {problem}")
-        seen = set()
-        for dep, dep_line in stage.needs:
-            where = f"{path}:{dep_line or stage.line}" if (dep_line or stage.line) else str(path)
-            if dep == stage.name:
-                problems.append(f"{where}: stage '{dep}' depends on itself; remove '{dep}' from its list")
-            elif dep not in names:
-                problems.append(
-                    f"{where}: stage '{stage.name}' needs '{dep}', which is not a stage{_suggest(dep, names)}"
-                )
-            elif dep in seen:
-                problems.append(f"{where}: stage '{stage.name}' lists '{dep}' twice; keep one")
-            seen.add(dep)
+        deps = [dep for dep, _ in stage.needs]
+        if stage.name in deps or not names.issuperset(deps) or len(set(deps)) < len(deps):
+            problems += _dependency_problems(path, stage, names)
     _raise_if(path, problems)
     stages = {s.name: Stage(s.name, tuple(dep for dep, _ in s.needs), s.line, **s.options) for s in raw}  # type: ignore[arg-type]
     try:
@@ -338,6 +332,22 @@ def _validate(path: Path, raw: List[_RawStage], problems: List[str]) -> Pipeline
             hint="remove one of these dependencies",
         ) from None
     return Pipeline(path, stages, order)
+
+
+def _dependency_problems(path: Path, stage: _RawStage, names: Set[str]) -> List[str]:
+    """What is wrong with a stage's list: itself, unknown stages, or a stage listed twice."""
+    problems: List[str] = []
+    seen = set()
+    for dep, dep_line in stage.needs:
+        where = f"{path}:{dep_line or stage.line}" if (dep_line or stage.line) else str(path)
+        if dep == stage.name:
+            problems.append(f"{where}: stage '{dep}' depends on itself; remove '{dep}' from its list")
+        elif dep not in names:
+            problems.append(f"{where}: stage '{stage.name}' needs '{dep}', which is not a stage{_suggest(dep, names)}")
+        elif dep in seen:
+            problems.append(f"{where}: stage '{stage.name}' lists '{dep}' twice; keep one")
+        seen.add(dep)
+    return problems
 
 
 def _stage_name(path: Path, key: yaml.Node, problems: List[str]) -> Optional[str]:

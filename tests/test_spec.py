@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dagrun import spec as spec_module
 from dagrun.errors import SpecError
 from dagrun.spec import Pipeline, load_pipeline, parse_pipeline
+from dagrun.yamltree import read_name_lists
 
 from .conftest import SEED
 
@@ -204,3 +206,76 @@ def test_generated_specs_load_or_fail_only_for_a_real_reason(spec: dict) -> None
     position = {name: i for i, name in enumerate(p.order)}
     for name, deps in spec.items():
         assert all(position[d] < position[name] for d in deps)
+
+
+ODD_WORDS = ["on", "null", "~", "123", "_x", "class", "'quoted'", '"Q"', "&a A", "*a", "!!str B"]
+WORDS = st.one_of(NAMES, st.sampled_from(ODD_WORDS))
+
+
+@st.composite
+def stages_files(draw: st.DrawFn) -> str:
+    """Stages-file text in the shapes people write, with the odd thing the quick reader leaves alone."""
+    lines = []
+    for name in draw(st.lists(WORDS, min_size=0, max_size=8)):
+        deps = draw(st.lists(WORDS, max_size=4))
+        style = draw(st.sampled_from(["flow", "block", "empty", "null", "string", "options"]))
+        if style == "flow":
+            lines.append(f"{name}: [{', '.join(deps)}]")
+        elif style == "block":
+            lines.append(f"{name}:" + "".join(f"\n  - {d}" for d in deps))
+        elif style == "empty":
+            lines.append(f"{name}:")
+        elif style == "null":
+            lines.append(f"{name}: ~")
+        elif style == "string":
+            lines.append(f"{name}: {deps[0] if deps else 'x'}")
+        else:
+            lines.append(f"{name}:\n  needs: [{', '.join(deps)}]\n  retries: 1")
+    if draw(st.booleans()):
+        lines.append(draw(st.sampled_from(["---", "--- ", "...", "# a comment", "{}", "[]"])))
+    return "\n".join(lines) + "\n"
+
+
+def _outcome(text: str) -> object:
+    try:
+        p = parse_pipeline(text, "s.yaml")
+    except SpecError as e:
+        return str(e)
+    return p.stages, p.order
+
+
+@settings(max_examples=300, deadline=None)
+@given(stages_files())
+def test_the_quick_reader_gives_what_the_full_reader_gives(text: str) -> None:
+    quick = _outcome(text)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(spec_module, "read_name_lists", lambda text: None)
+        full = _outcome(text)
+    assert quick == full
+
+
+def test_the_quick_reader_takes_plain_lists_and_leaves_everything_else() -> None:
+    text = "Lint: []\nTest:\n  - Lint\nCoverage: [Test]\nDocs: [Coverage, Lint]\nClean:\nAll: ~\n"
+    assert read_name_lists(text) == [
+        ("Lint", 1, []),
+        ("Test", 2, [("Lint", 3)]),
+        ("Coverage", 4, [("Test", 4)]),
+        ("Docs", 5, [("Coverage", 5), ("Lint", 5)]),
+        ("Clean", 6, []),
+        ("All", 7, []),
+    ]
+    for other in [
+        "'Lint': []",
+        "Lint: ['Test']",
+        "Lint: &x []",
+        "Lint: !!seq []",
+        "on: []",
+        "Lint: Test",
+        "Lint:\n  needs: []",
+        "Lint: []\nLint: []",
+        "Lint: [[A]]",
+        "[A]",
+        "",
+        "A: []\n---\nB: []",
+    ]:
+        assert read_name_lists(other + "\n") is None, other
