@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from dagrun.planner import Plan, make_plan
 from dagrun.state import StageStatus
@@ -24,6 +26,23 @@ if TYPE_CHECKING:  # `plan` and `reset` need none of these; `run` imports them w
     from dagrun.state import State
 
 STATE_FILE_NAME = "state.yml"
+
+
+@contextmanager
+def _objects_set_aside() -> Iterator[None]:
+    """Keep the garbage collector from walking, at every full collection during the run, the
+    objects that live through it: the pipeline, the plan, the state (some hundred thousand at
+    10,000 stages, about a tenth of such a run's time). gc.freeze() sets aside what exists now;
+    objects made later, the stages' own included, are collected as usual, and unfreeze() puts
+    everything back when the run ends. Not when the caller has frozen objects: theirs to thaw."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _run_lock(path: Path) -> RunLock:
@@ -153,42 +172,43 @@ def run(
         work = _plan(pipeline, store.state, known, targets, force, changed, rerun_changed)
         if work.cleared:  # before anything runs: a crash must not leave their old SUCCESS standing
             store.record({name: StageStatus.PENDING for name in work.cleared})
-        try:
-            stage_logs = None
-            if logs:
-                stage_logs = StageLogs(log_dir(path), pipeline.names)
-                clear_logs(stage_logs.folder, work.to_run)
-            if isinstance(executor, str):
-                pool = make_pool(executor, jobs, workers, dask_address=dask_address, logs=stage_logs)
-            else:
-                pool = executor
+        with _objects_set_aside():  # from here on, most objects that exist live until the run ends
             try:
-                with stop_on_signals(stop):
-                    result = execute(
-                        work,
-                        store,
-                        reporter,
-                        pool,
-                        fail_fast=fail_fast,
-                        timeout=timeout,
-                        stop=stop,
-                        notes=notes,
-                    )
-            finally:
-                if pool is not executor:
-                    pool.close(abandon=stop.requested)
-        except BaseException:
-            store.abandon()  # the journal keeps every recorded outcome for the next run
-            raise
-        store.close()
-        if stage_logs is not None and result.failed:
-            paths = {name: stage_logs.path(name) for name in result.failed}
-            result = replace(result, log_tails={name: (str(p), tuple(tail(p))) for name, p in paths.items()})
-        save_history(path, result, time.time())
-        save_fingerprints(path, recorded, result.succeeded, jobs, pipeline.names)
-        if result.outcomes:
-            known.update((name, o.duration) for name, o in result.outcomes.items())
-            save_durations(path, known, pipeline.names)
+                stage_logs = None
+                if logs:
+                    stage_logs = StageLogs(log_dir(path), pipeline.names)
+                    clear_logs(stage_logs.folder, work.to_run)
+                if isinstance(executor, str):
+                    pool = make_pool(executor, jobs, workers, dask_address=dask_address, logs=stage_logs)
+                else:
+                    pool = executor
+                try:
+                    with stop_on_signals(stop):
+                        result = execute(
+                            work,
+                            store,
+                            reporter,
+                            pool,
+                            fail_fast=fail_fast,
+                            timeout=timeout,
+                            stop=stop,
+                            notes=notes,
+                        )
+                finally:
+                    if pool is not executor:
+                        pool.close(abandon=stop.requested)
+            except BaseException:
+                store.abandon()  # the journal keeps every recorded outcome for the next run
+                raise
+            store.close()
+            if stage_logs is not None and result.failed:
+                paths = {name: stage_logs.path(name) for name in result.failed}
+                result = replace(result, log_tails={name: (str(p), tuple(tail(p))) for name, p in paths.items()})
+            save_history(path, result, time.time())
+            save_fingerprints(path, recorded, result.succeeded, jobs, pipeline.names)
+            if result.outcomes:
+                known.update((name, o.duration) for name, o in result.outcomes.items())
+                save_durations(path, known, pipeline.names)
     result = replace(result, state=store.state)
     reporter.handle(RunFinished(result, time.time()))
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import tempfile
@@ -275,3 +276,19 @@ def test_a_signal_only_sets_the_flag_so_it_cannot_deadlock_on_a_lock_the_main_th
     stop2.listen(lambda: woken.append("code"))
     stop2.request(signal.SIGINT)  # from code, in any thread, listeners do wake
     assert woken == ["code"]
+
+
+def test_objects_set_aside_for_the_run_are_put_back_and_a_callers_freeze_is_left_alone(tmp_path: Path) -> None:
+    pipe = dagrun.Pipeline.from_dict({"A": [], "B": ["A"]}, tmp_path / "s.yaml")
+    during: List[int] = []
+    jobs = make_jobs(list(pipe.names), [], B=lambda: during.append(gc.get_freeze_count()))
+    assert gc.get_freeze_count() == 0
+    assert dagrun.run(pipe, jobs).ok
+    assert during[0] > 0 and gc.get_freeze_count() == 0  # set aside while running, then put back
+    gc.freeze()  # a caller's own
+    try:
+        frozen = gc.get_freeze_count()
+        assert dagrun.run(pipe, jobs, force=["A", "B"]).ok
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
