@@ -254,6 +254,7 @@ def run(
             executor=executor,
             dask_address=dask_address,
             reporter=reporter,
+            freeze_gc=True,  # this process runs one pipeline, then exits
         )
     finally:
         close = getattr(reporter, "close", None)
