@@ -92,18 +92,20 @@ class Journal:
         self._fd = -1
 
 
-# What a file system without shared memory maps or preallocation answers (some network and FUSE
-# file systems): the journal then writes each append. A full disk or a read-only one stays an error.
+# What a system or file system without shared memory maps or preallocation answers (macOS, some
+# network and FUSE file systems): the journal then writes each append. A full disk or a read-only
+# one stays an error.
 _CANNOT_MAP = {errno.ENODEV, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP}
 
 
 def _allocate(fd: int, size: int) -> None:
-    """Make the file `size` bytes long with its disk blocks allocated, where the system can."""
+    """Make the file `size` bytes long with its disk blocks allocated. Without posix_fallocate
+    (macOS) blocks cannot be reserved, and a mapped file could meet a full disk with SIGBUS: the
+    journal writes instead there."""
     allocate = getattr(os, "posix_fallocate", None)
     if allocate is None:
-        os.ftruncate(fd, size)
-    else:
-        allocate(fd, 0, size)
+        raise OSError(errno.EOPNOTSUPP, "cannot reserve disk blocks here")
+    allocate(fd, 0, size)
 
 
 def replay(path: Path) -> Tuple[List[Record], bool]:

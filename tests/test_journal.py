@@ -112,3 +112,13 @@ def test_a_full_disk_when_the_journal_is_made_is_an_error(tmp_path: Path, monkey
     monkeypatch.setattr("os.posix_fallocate", full)
     with pytest.raises(OSError, match="No space left"):
         Journal(tmp_path / "j")
+
+
+def test_without_posix_fallocate_the_journal_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr("os.posix_fallocate", raising=False)  # as on macOS
+    path = tmp_path / "j"
+    j = Journal(path)
+    assert not j.mapped
+    j.append([("Lint", "SUCCESS")])
+    assert path.read_bytes() == b"SUCCESS Lint\n"
+    j.close()
