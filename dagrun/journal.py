@@ -24,25 +24,23 @@ CHUNK = 64 * 1024  # bytes the journal starts with (about 2,000 lines), doubled 
 class Journal:
     """Each record is one `STATUS name` line, copied into a shared memory map of the file. The
     copy is in the kernel's page cache once it is made, so it survives the death of the process
-    at once, and it takes no system call: a write() per line lets another thread take the
-    interpreter lock at every stage, which costs more than a short stage. The file grows ahead in
-    chunks whose disk blocks are allocated then, so a full disk is an OSError from append(), never
-    a SIGBUS from a copy. sync() makes the lines survive power loss too. Not thread-safe: the
-    store appends under its lock."""
+    at once, and it takes no system call: a write() releases the interpreter lock while its thread
+    holds the scheduler's lock, which (with many short stages) kept the worker threads taking turns
+    at every stage. The file grows ahead in chunks whose disk blocks are allocated then, so a full
+    disk is an OSError from append(), never a SIGBUS from a copy. sync() makes the lines survive
+    power loss too. Not thread-safe: the store appends under its lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        self._map: Optional[mmap.mmap] = None
+        self._map: Optional[mmap.mmap] = None  # None where it cannot be mapped: a write() per append
         self._size = self._end = 0
-        self.mapped = True  # False where the file system cannot map the file: one write() per append
         try:
             self._grow(CHUNK)
         except OSError as e:
             if e.errno not in _CANNOT_MAP:
                 os.close(self._fd)
                 raise
-            self.mapped = False
             os.ftruncate(self._fd, 0)
         except BaseException:
             os.close(self._fd)
@@ -59,9 +57,13 @@ class Journal:
             self._map.resize(size)
         self._size = size
 
+    @property
+    def mapped(self) -> bool:
+        return self._map is not None
+
     def append(self, records: List[Record]) -> None:
         data = "".join(f"{status} {name}\n" for name, status in records).encode("utf-8")
-        if not self.mapped:
+        if self._map is None:
             view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view) :]
@@ -69,7 +71,6 @@ class Journal:
         end = self._end + len(data)
         if end > self._size:
             self._grow(end)
-        assert self._map is not None
         self._map[self._end : end] = data
         self._end = end
 
@@ -85,7 +86,6 @@ class Journal:
         if self._map is not None:
             self._map.close()
             self._map = None
-        if self.mapped:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._end)
         os.close(self._fd)
