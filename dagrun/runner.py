@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Optional, Tuple, Union
@@ -29,16 +29,13 @@ STATE_FILE_NAME = "state.yml"
 
 
 @contextmanager
-def _objects_set_aside(wanted: bool) -> Iterator[None]:
+def _objects_set_aside() -> Iterator[None]:
     """Keep the garbage collector from walking, at every full collection during the run, the
     objects that live through it: the pipeline, the plan, the state (some hundred thousand at
     10,000 stages; walking them was about a tenth of such a run). gc.freeze() sets aside what
     exists now; objects made later, the stages' own included, are collected as usual, and
     gc.unfreeze() puts everything back when the run ends, including what anyone else had frozen:
     hence only when the caller asks (the dagrun command, which owns its process)."""
-    if not wanted:
-        yield
-        return
     gc.freeze()
     try:
         yield
@@ -163,7 +160,7 @@ def run(
     path = _state_path(pipeline, state_path)
     reporter = reporter or NullReporter()
     stop = stop or StopRequest()
-    with _run_lock(path):
+    with _run_lock(path), ExitStack() as until_the_end:
         store = StateStore.open(path, pipeline.names)
         notes: Tuple[str, ...] = ()
         if store.dropped_damaged_journal:
@@ -177,43 +174,44 @@ def run(
         work = _plan(pipeline, store.state, known, targets, force, changed, rerun_changed)
         if work.cleared:  # before anything runs: a crash must not leave their old SUCCESS standing
             store.record({name: StageStatus.PENDING for name in work.cleared})
-        with _objects_set_aside(freeze_gc):  # from here on, most objects that exist live until the run ends
+        if freeze_gc:  # from here on, most objects that exist live until the run ends
+            until_the_end.enter_context(_objects_set_aside())
+        try:
+            stage_logs = None
+            if logs:
+                stage_logs = StageLogs(log_dir(path), pipeline.names)
+                clear_logs(stage_logs.folder, work.to_run)
+            if isinstance(executor, str):
+                pool = make_pool(executor, jobs, workers, dask_address=dask_address, logs=stage_logs)
+            else:
+                pool = executor
             try:
-                stage_logs = None
-                if logs:
-                    stage_logs = StageLogs(log_dir(path), pipeline.names)
-                    clear_logs(stage_logs.folder, work.to_run)
-                if isinstance(executor, str):
-                    pool = make_pool(executor, jobs, workers, dask_address=dask_address, logs=stage_logs)
-                else:
-                    pool = executor
-                try:
-                    with stop_on_signals(stop):
-                        result = execute(
-                            work,
-                            store,
-                            reporter,
-                            pool,
-                            fail_fast=fail_fast,
-                            timeout=timeout,
-                            stop=stop,
-                            notes=notes,
-                        )
-                finally:
-                    if pool is not executor:
-                        pool.close(abandon=stop.requested)
-            except BaseException:
-                store.abandon()  # the journal keeps every recorded outcome for the next run
-                raise
-            store.close()
-            if stage_logs is not None and result.failed:
-                paths = {name: stage_logs.path(name) for name in result.failed}
-                result = replace(result, log_tails={name: (str(p), tuple(tail(p))) for name, p in paths.items()})
-            save_history(path, result, time.time())
-            save_fingerprints(path, recorded, result.succeeded, jobs, pipeline.names)
-            if result.outcomes:
-                known.update((name, o.duration) for name, o in result.outcomes.items())
-                save_durations(path, known, pipeline.names)
+                with stop_on_signals(stop):
+                    result = execute(
+                        work,
+                        store,
+                        reporter,
+                        pool,
+                        fail_fast=fail_fast,
+                        timeout=timeout,
+                        stop=stop,
+                        notes=notes,
+                    )
+            finally:
+                if pool is not executor:
+                    pool.close(abandon=stop.requested)
+        except BaseException:
+            store.abandon()  # the journal keeps every recorded outcome for the next run
+            raise
+        store.close()
+        if stage_logs is not None and result.failed:
+            paths = {name: stage_logs.path(name) for name in result.failed}
+            result = replace(result, log_tails={name: (str(p), tuple(tail(p))) for name, p in paths.items()})
+        save_history(path, result, time.time())
+        save_fingerprints(path, recorded, result.succeeded, jobs, pipeline.names)
+        if result.outcomes:
+            known.update((name, o.duration) for name, o in result.outcomes.items())
+            save_durations(path, known, pipeline.names)
     result = replace(result, state=store.state)
     reporter.handle(RunFinished(result, time.time()))
     return result
