@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from dagrun import spec as spec_module
 from dagrun.errors import SpecError
 from dagrun.spec import Pipeline, load_pipeline, parse_pipeline
-from dagrun.yamltree import read_name_lists
+from dagrun.yamltree import read_events, read_name_lists, read_stage_lines
 
 from .conftest import SEED
 
@@ -279,3 +279,83 @@ def test_the_quick_reader_takes_plain_lists_and_leaves_everything_else() -> None
         "A: []\n---\nB: []",
     ]:
         assert read_name_lists(other + "\n") is None, other
+
+
+# Pieces of stage lines. Half the files also get what YAML treats otherwise than it looks: words
+# it reads as booleans or null, keys past its length limit, tabs, other line breaks, brackets.
+PLAIN_WORDS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
+ODD_LINE_WORDS = st.sampled_from(["on", "Off", "yes", "NO", "null", "Null", "true", "n", "y", "A" * 1000, "B" * 1030])
+PLAIN_COMMENT = st.text(st.sampled_from(list("ab #:-'\"é😀")), max_size=6)
+ODD_COMMENT = st.text(st.sampled_from(list("[]{}\t\r\x85\u2028\ufeff\x7fa")), max_size=3)
+ODD_LINES = ["---", "...", "  - A", "A:[B]", "A: [B,]", "A: ~", "%YAML 1.1", "'A': []"]
+
+
+@st.composite
+def stage_line_files(draw: st.DrawFn) -> str:
+    odd = draw(st.booleans())
+
+    def pick(plain: st.SearchStrategy[str], other: st.SearchStrategy[str]) -> str:
+        return draw(other if odd and draw(st.integers(0, 9)) == 0 else plain)
+
+    def gap() -> str:
+        return pick(st.sampled_from(["", " ", "  "]), st.just("\t"))
+
+    def word() -> str:
+        return pick(PLAIN_WORDS, ODD_LINE_WORDS)
+
+    lines = []
+    for _ in range(draw(st.integers(0, 6))):
+        kind = pick(st.sampled_from(["stage"] * 4 + ["null", "blank", "comment"]), st.sampled_from(ODD_LINES))
+        comment = "#" + pick(PLAIN_COMMENT, ODD_COMMENT) if draw(st.booleans()) or kind == "comment" else ""
+        if kind == "stage":
+            items = [word() for _ in range(draw(st.integers(0, 3)))]
+            line = f"{word()}:{gap() or ' '}[{gap()}{(gap() + ',' + gap()).join(items)}{gap()}]"
+        elif kind == "null":
+            line = f"{word()}:"
+        elif kind in ("blank", "comment"):
+            line = gap()
+        else:
+            line = kind
+        lines.append(line + gap() + comment)
+    return pick(st.just("\n"), st.just("\r\n")).join(lines) + draw(st.sampled_from(["", "\n"]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(stage_line_files())
+def test_the_line_reader_reads_what_the_parser_reads(text: str) -> None:
+    """Where the regular expression takes a file, libyaml's events give the same stages and lines."""
+    lines = read_stage_lines(text)
+    if lines is not None:
+        assert lines == read_events(text)
+
+
+def test_the_line_reader_takes_stage_lines_and_leaves_everything_else() -> None:
+    text = "# the pipeline\nLint: []\n\nTest:  [ ]  # none\nDocs: [Test ,Lint]\n  # later\nClean:\nAll:   # é\n"
+    assert read_stage_lines(text) == [
+        ("Lint", 2, []),
+        ("Test", 4, []),
+        ("Docs", 5, [("Test", 5), ("Lint", 5)]),
+        ("Clean", 7, []),
+        ("All", 8, []),
+    ]
+    assert read_stage_lines(text) == read_events(text)
+    assert read_stage_lines(f"{'A' * 1000}: []") == [("A" * 1000, 1, [])]
+    for other in [
+        "Lint: []\r\nTest: []",  # CR LF: left to the parser
+        "Lint:\t[]",
+        "Lint: [on]",
+        "null: []",
+        "Lint: []\nLint: []",
+        "Lint: [] # [",
+        "Lint: [] # a\x85b",
+        "Lint: []\n  - Test",
+        "Lint: []#x",
+        "Lint:[]",
+        "Lint: ~",
+        "Lint: [A,]",
+        "Café: []",
+        f"{'A' * 1001}: []",
+        "# only a comment",
+        "",
+    ]:
+        assert read_stage_lines(other + "\n") is None, other
