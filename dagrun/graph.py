@@ -31,13 +31,23 @@ class AcyclicSorter(TopologicalSorter):  # type: ignore[type-arg]
 
 def topological_order(needs: Mapping[str, Sequence[str]]) -> Tuple[str, ...]:
     """Every name after all of its dependencies; ties keep the mapping's order. Raises CycleError."""
-    sorter: TopologicalSorter[str] = TopologicalSorter()
-    for name, deps in needs.items():
-        sorter.add(name, *deps)
-    try:
-        return tuple(sorter.static_order())
+    order = tuple(_sorter(AcyclicSorter(), needs).static_order())  # no search for cycles: most graphs have none
+    nodes = set(needs)
+    for deps in needs.values():
+        nodes.update(deps)
+    if len(order) == len(nodes):
+        return order
+    try:  # stages in a cycle never became ready; graphlib's own search names one
+        _sorter(TopologicalSorter(), needs).prepare()
     except _GraphlibCycleError as e:
         raise CycleError(_readable_cycle(list(e.args[1]), list(needs))) from None
+    raise AssertionError("graphlib found no cycle in a graph it could not order")  # pragma: no cover
+
+
+def _sorter(sorter: TopologicalSorter[str], needs: Mapping[str, Sequence[str]]) -> TopologicalSorter[str]:
+    for name, deps in needs.items():
+        sorter.add(name, *deps)
+    return sorter
 
 
 def _readable_cycle(cycle: List[str], file_order: List[str]) -> List[str]:

@@ -311,16 +311,21 @@ def _validate(path: Path, raw: List[_RawStage], problems: List[str]) -> Pipeline
     if not raw and not problems:
         raise SpecError(f"{path}: the stages file defines no stages", hint="add a stage, for example 'Build: []'")
     names = {stage.name for stage in raw}
+    stages: Dict[str, Stage] = {}
     for stage in raw:
         problem = _name_problem(stage.name)
         if problem:
             at = f"{path}:{stage.line}" if stage.line else str(path)
             problems.append(f"{at}: stage '{stage.name}' {problem}")
-        deps = [dep for dep, _ in stage.needs]
+        deps = tuple([dep for dep, _ in stage.needs])
         if stage.name in deps or not names.issuperset(deps) or len(set(deps)) < len(deps):
             problems += _dependency_problems(path, stage, names)
+        if not problems:  # once there is one, only more problems are looked for
+            if stage.options:
+                stages[stage.name] = Stage(stage.name, deps, stage.line, **stage.options)  # type: ignore[arg-type]
+            else:
+                stages[stage.name] = Stage(stage.name, deps, stage.line)
     _raise_if(path, problems)
-    stages = {s.name: Stage(s.name, tuple(dep for dep, _ in s.needs), s.line, **s.options) for s in raw}  # type: ignore[arg-type]
     try:
         order = topological_order({name: stage.needs for name, stage in stages.items()})
     except CycleError as e:

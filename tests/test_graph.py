@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from graphlib import CycleError as GraphlibCycleError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,3 +63,25 @@ def test_the_acyclic_sorter_hands_out_stages_as_graphlib_does(needs: dict) -> No
             seen.append(ready)
             sorter.done(*ready)
     assert rounds[0] == rounds[1]
+
+
+NODES = st.sampled_from("ABCDEFGH")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(NODES, st.lists(NODES, max_size=3), max_size=8))
+def test_the_order_and_its_cycles_are_graphlibs(needs: dict) -> None:
+    """Ordering without graphlib's search for cycles, and searching only when some stage was left
+    out, gives graphlib's order or its cycle; dependencies that are not keys count as nodes."""
+    sorter: TopologicalSorter[str] = TopologicalSorter()
+    for name, deps in needs.items():
+        sorter.add(name, *deps)
+    try:
+        expected = tuple(sorter.static_order())
+    except GraphlibCycleError:
+        with pytest.raises(CycleError) as caught:
+            topological_order(needs)
+        cycle = caught.value.cycle
+        assert cycle[0] == cycle[-1] and all(cycle[i + 1] in needs[cycle[i]] for i in range(len(cycle) - 1))
+        return
+    assert topological_order(needs) == expected
