@@ -285,8 +285,8 @@ def test_the_quick_reader_takes_plain_lists_and_leaves_everything_else() -> None
 # it reads as booleans or null, keys past its length limit, tabs, other line breaks, brackets.
 PLAIN_WORDS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
 ODD_LINE_WORDS = st.sampled_from(["on", "Off", "yes", "NO", "null", "Null", "true", "n", "y", "A" * 1000, "B" * 1030])
-PLAIN_COMMENT = st.text(st.sampled_from(list("ab #:-'\"é😀")), max_size=6)
-ODD_COMMENT = st.text(st.sampled_from(list("[]{}\t\r\x85\u2028\ufeff\x7fa")), max_size=3)
+PLAIN_COMMENT = st.text(st.sampled_from(list("ab #:-'\"")), max_size=6)
+ODD_COMMENT = st.text(st.sampled_from(list("[]{}\t\r\x85\u2028\ufeff\x7fé😀a")), max_size=3)
 ODD_LINES = ["---", "...", "  - A", "A:[B]", "A: [B,]", "A: ~", "%YAML 1.1", "'A': []"]
 
 
@@ -330,7 +330,7 @@ def test_the_line_reader_reads_what_the_parser_reads(text: str) -> None:
 
 
 def test_the_line_reader_takes_stage_lines_and_leaves_everything_else() -> None:
-    text = "# the pipeline\nLint: []\n\nTest:  [ ]  # none\nDocs: [Test ,Lint]\n  # later\nClean:\nAll:   # é\n"
+    text = "# the pipeline\nLint: []\n\nTest:  [ ]  # none\nDocs: [Test ,Lint]\n  # later\nClean:\nAll:   # to do\n"
     assert read_stage_lines(text) == [
         ("Lint", 2, []),
         ("Test", 4, []),
@@ -348,6 +348,7 @@ def test_the_line_reader_takes_stage_lines_and_leaves_everything_else() -> None:
         "Lint: []\nLint: []",
         "Lint: [] # [",
         "Lint: [] # a\x85b",
+        "Lint: [] # café",  # any character beyond ASCII: left to the parser
         "Lint: []\n  - Test",
         "Lint: []#x",
         "Lint:[]",
