@@ -33,16 +33,25 @@ def fingerprint(job: Job) -> Optional[str]:
 
 
 def _essence(code: CodeType) -> tuple:  # type: ignore[type-arg]
-    """What the code does, without where it is: line tables and file names left out."""
-    consts = tuple(_essence(c) if isinstance(c, CodeType) else _plain(c) for c in code.co_consts)
+    """What the code does, without where it is: line tables and file names left out.
+
+    marshal marks objects referenced more than once, so the same values put together another way
+    could hash differently: a change here must keep the bytes, or every stage reads as changed."""
+    consts = tuple([_essence(c) if type(c) is CodeType else _plain(c) for c in code.co_consts])
     return (code.co_code, consts, code.co_names, code.co_varnames, code.co_argcount, code.co_flags)
+
+
+_ATOMS = (int, float, complex, str, bytes, bool, type(None))
+_ATOM_TYPES = frozenset(_ATOMS)  # a set lookup first: most constants are exactly one of these
 
 
 def _plain(value: object) -> object:
     # marshal takes the constants Python compiles (numbers, strings, bytes, tuples, frozensets).
+    if type(value) in _ATOM_TYPES:
+        return value
     if isinstance(value, (tuple, frozenset)):
         return tuple(_plain(v) for v in value)
-    return value if isinstance(value, (int, float, complex, str, bytes, bool, type(None))) else repr(value)
+    return value if isinstance(value, _ATOMS) else repr(value)
 
 
 def load_fingerprints(state_path: Path) -> Dict[str, str]:

@@ -83,5 +83,6 @@ def remaining_work(
     out: Dict[str, float] = {}
     for name in reversed(order):
         own = weight.get(name, 1.0) if weight is not None else 1.0
-        out[name] = own + max((out[d] for d in dependents[name]), default=0.0)
+        after = dependents[name]
+        out[name] = own + max([out[d] for d in after]) if after else own
     return out

@@ -118,6 +118,8 @@ def make_plan(
         if state[name] is StageStatus.SUCCESS and name not in will_run and (selected is None or name in selected)
     )
     dependents = pipeline.dependents()
-    pending = set(to_run)
-    work = remaining_work(to_run, {n: [d for d in dependents[n] if d in pending] for n in to_run}, weights)
+    if len(to_run) < len(pipeline.stages):  # only what runs is work still behind a stage
+        pending = set(to_run)
+        dependents = {n: [d for d in dependents[n] if d in pending] for n in to_run}
+    work = remaining_work(to_run, dependents, weights)
     return Plan(pipeline, dict(state), to_run, done, work, selected, forced, weights, frozenset(changed))

@@ -109,11 +109,10 @@ def summary_lines(result: RunResult) -> List[Tuple[str, str]]:
     one per line; beyond that they are counted: ten thousand lines help nobody, and drawing them
     would cost more than running ten thousand short stages."""
     out: List[Tuple[str, str]] = []
-    ok = [(n, o) for n, o in result.outcomes.items() if o.status is StageStatus.SUCCESS]
-    bad = [(n, o) for n, o in result.outcomes.items() if o.status is not StageStatus.SUCCESS]
+    ok, bad, outcomes = result.succeeded, result.failed, result.outcomes
     kinds: List[Tuple[str, str, List[Tuple[str, str]], int]] = [  # style, kind, listed (name, detail), how many
-        ("ok", "SUCCESS", [(n, duration(o.duration)) for n, o in ok[:SUMMARY_ROWS]], len(ok)),
-        ("fail", "FAILED", [(n, duration(o.duration)) for n, o in bad[:SUMMARY_ROWS]], len(bad)),
+        ("ok", "SUCCESS", [(n, duration(outcomes[n].duration)) for n in ok[:SUMMARY_ROWS]], len(ok)),
+        ("fail", "FAILED", [(n, duration(outcomes[n].duration)) for n in bad[:SUMMARY_ROWS]], len(bad)),
         (
             "fail",
             "stopped",

@@ -27,26 +27,24 @@ class PlainReporter:
         self._last_flush = 0.0
         self._pending: List[str] = []
 
-    def _clock(self, t: float) -> str:
+    def _line(self, t: float, text: str, urgent: bool = False) -> None:
+        # Two lines per stage: the clock and the flush check are written out here, not called.
         second = int(t)
         if second != self._second:
             self._second = second
             self._stamp = time.strftime("%H:%M:%S", time.localtime(t))
-        return self._stamp
-
-    def _line(self, t: float, text: str, urgent: bool = False) -> None:
-        self._pending.append(f"{self._clock(t)} {text}\n")
-        self._flush_if_due(t, urgent)
+        self._pending.append(f"{self._stamp} {text}\n")
+        if urgent or t - self._last_flush >= FLUSH_INTERVAL:
+            self._flush()
+            self._last_flush = t
 
     def tick(self) -> None:
         """Between events: write the lines held back, once they are FLUSH_INTERVAL old."""
         if self._pending:
-            self._flush_if_due(time.time())
-
-    def _flush_if_due(self, now: float, urgent: bool = False) -> None:
-        if urgent or now - self._last_flush >= FLUSH_INTERVAL:
-            self._flush()
-            self._last_flush = now
+            now = time.time()
+            if now - self._last_flush >= FLUSH_INTERVAL:
+                self._flush()
+                self._last_flush = now
 
     def _flush(self) -> None:
         if self._pending:

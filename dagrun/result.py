@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Dict, NamedTuple, Optional, Tuple
 
 from dagrun.state import StageStatus, State
@@ -39,11 +40,13 @@ class RunResult:
     log_tails: Dict[str, Tuple[str, Tuple[str, ...]]] = field(default_factory=dict)  # failed: log path, last lines
     state: State = field(default_factory=dict)  # state.yml as the run left it
 
-    @property
+    # Kept once computed (the result does not change): the summary, the exit code and the hints
+    # each ask, and with many stages each asking was a walk over every outcome.
+    @cached_property
     def failed(self) -> Tuple[str, ...]:
         return tuple(n for n, o in self.outcomes.items() if o.status is StageStatus.FAILED)
 
-    @property
+    @cached_property
     def succeeded(self) -> Tuple[str, ...]:
         return tuple(n for n, o in self.outcomes.items() if o.status is StageStatus.SUCCESS)
 

@@ -118,10 +118,14 @@ class _Run:
         self.stopping = False
         self.abandoned = False
         self.error: Optional[BaseException] = None
-        pending = set(plan.to_run)  # dependencies that already succeeded are not waited for
         self.sorter = AcyclicSorter()  # the pipeline was checked for cycles when it was loaded
-        for name in plan.to_run:
-            self.sorter.add(name, *(d for d in plan.pipeline.stages[name].needs if d in pending))
+        if len(plan.to_run) == len(self.stages):
+            for name in plan.to_run:
+                self.sorter.add(name, *self.stages[name].needs)
+        else:
+            pending = set(plan.to_run)  # dependencies that already succeeded are not waited for
+            for name in plan.to_run:
+                self.sorter.add(name, *(d for d in self.stages[name].needs if d in pending))
         self.sorter.prepare()
         self.rank = {name: i for i, name in enumerate(plan.pipeline.order)}
         self.ready: List[Tuple[float, int, str]] = []

@@ -15,6 +15,7 @@ import sys
 import threading
 import zlib
 from collections import Counter
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, Dict, Iterable, List, Optional, Protocol, Sequence, Set, TextIO
 
@@ -158,7 +159,7 @@ class StageLogs:
 
     def __init__(self, folder: Path, names: Sequence[str]) -> None:
         self.folder = folder
-        self._clashing = _clashing(names)
+        self._names = names
         self._local = threading.local()
         self._installed: Optional[tuple] = None  # type: ignore[type-arg]
         self._handler = _RecordHandler(self._local)
@@ -166,7 +167,12 @@ class StageLogs:
         self._attempts: Dict[str, int] = {}
 
     def path(self, name: str) -> Path:
-        return _log_path(self.folder, name, self._clashing)
+        return _log_path(self.folder, name, self._clashing_names)
+
+    @cached_property
+    def _clashing_names(self) -> Set[str]:
+        # When first needed: most stages of a large pipeline never write, and succeed.
+        return _clashing(self._names)
 
     def install(self) -> None:
         """Take over sys.stdout and sys.stderr (whatever they are now, the live view's included)."""

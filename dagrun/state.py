@@ -24,6 +24,10 @@ class StageStatus(Enum):
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
 
+    # Members are singletons compared by identity, so identity can hash them too; Enum's own
+    # __hash__ is a Python call, and statuses are looked up in dicts several times per stage.
+    __hash__ = object.__hash__
+
     @property
     def text(self) -> str:
         return "null" if self.value is None else str(self.value)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import marshal
 import sys
 from pathlib import Path
+from types import CodeType
 from typing import Dict
 
 from click.testing import CliRunner
 
 import dagrun
 from dagrun.cli import cli
-from dagrun.fingerprints import fingerprint
+from dagrun.fingerprints import _essence, fingerprint
 from dagrun.jobs import Job, load_jobs
 
 from .conftest import SEED, ran, write
@@ -85,3 +87,41 @@ def test_the_command_line_compares_code_when_given_the_jobs(tmp_path: Path) -> N
     (tmp_path / "ran.log").unlink()
     assert runner.invoke(cli, ["run", stages, "--jobs", jobs, "--rerun-changed", "--progress", "quiet"]).exit_code == 0
     assert ran(tmp_path) == ["Docs", "again"]
+
+
+def _essence_as_first_written(code: CodeType) -> tuple:  # type: ignore[type-arg]
+    """The essence before its constants got a quicker path: the fingerprints users have recorded."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, (tuple, frozenset)):
+            return tuple(plain(v) for v in value)
+        return value if isinstance(value, (int, float, complex, str, bytes, bool, type(None))) else repr(value)
+
+    consts = tuple(_essence_as_first_written(c) if isinstance(c, CodeType) else plain(c) for c in code.co_consts)
+    return (code.co_code, consts, code.co_names, code.co_varnames, code.co_argcount, code.co_flags)
+
+
+def test_fingerprints_recorded_before_stay_the_same() -> None:
+    """marshal's output depends on how objects are shared, so the quicker essence is checked byte
+    for byte against the first one, on functions with every kind of constant."""
+    source = """
+def empty(): pass
+def constants(a, b=2, *rest, c=3.5, **more):
+    x = (1, "two", b"3", 4.0, 5j, None, True, ..., (6, (7, frozenset({8}))))
+    if a in {"p", "q"} or a in frozenset({1.5}):
+        return [x, -1, 10**30, "é"]
+    def inner(y=("n", 1)):
+        return lambda z: (y, z, "inner")
+    return inner
+class Shape:
+    def area(self): return 3.14 * self.r ** 2
+"""
+    namespace: Dict[str, object] = {}
+    exec(compile(source, "<fingerprinted>", "exec"), namespace)
+    codes = [compile(source, "<fingerprinted>", "exec")]
+    while codes:
+        code = codes.pop()
+        assert marshal.dumps(_essence(code)) == marshal.dumps(_essence_as_first_written(code)), code.co_name
+        codes.extend(c for c in code.co_consts if isinstance(c, CodeType))
+    for name in ("empty", "constants"):
+        assert fingerprint(namespace[name]) is not None  # type: ignore[arg-type]
