@@ -114,23 +114,26 @@ def stage_functions(module: ModuleType, pipeline: Pipeline, search: Iterable[Pat
     jobs: Dict[str, Job] = {}
     problems: List[str] = []
     modules = {"": module}
-    for name in pipeline.names:
-        run = pipeline.stages[name].run or name
-        module_name, _, function = run.rpartition(":")
-        home = modules.get(module_name)
-        if home is None:
-            try:
-                home = modules[module_name] = import_jobs_module(module_name, search)
-            except JobsError as e:
-                problems.append(f"  {name} ({pipeline.where(name)}): run: {run}: {e.message}")
-                continue
+    for name, stage in pipeline.stages.items():
+        run = stage.run
+        if run is None:  # the usual case: the function of the stage's name, in the jobs module
+            home, function = module, name
+        else:
+            module_name, _, function = run.rpartition(":")
+            if module_name not in modules:
+                try:
+                    modules[module_name] = import_jobs_module(module_name, search)
+                except JobsError as e:
+                    problems.append(f"  {name} ({pipeline.where(name)}): run: {run}: {e.message}")
+                    continue
+            home = modules[module_name]
         obj = vars(home).get(function)
         if _plain_function(obj, home):  # the usual case, checked in a fraction of the time
             jobs[name] = obj  # type: ignore[assignment]
             continue
         problem = _why_not_a_job(function, obj, home, _public(home) if obj is None else [])
         if problem:
-            via = f"run: {run}: " if pipeline.stages[name].run else ""
+            via = f"run: {run}: " if run else ""
             problems.append(f"  {name} ({pipeline.where(name)}): {via}{problem}")
         else:
             jobs[name] = as_job(obj)  # type: ignore[arg-type]
@@ -149,20 +152,22 @@ def _public(module: ModuleType) -> List[str]:
     return sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_"))
 
 
+_MISSING = object()
 _SPECIAL = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR | inspect.CO_COROUTINE
 
 
 def _plain_function(obj: object, module: ModuleType) -> bool:
     """A function defined in `module`, not a coroutine or generator, with no parameters and no
     wrapper or signature of its own: a stage as is. Anything else goes through the full checks."""
+    # getattr, not `in obj.__dict__`: a function makes its __dict__ when first asked for it.
     return (
         type(obj) is FunctionType
         and obj.__module__ == module.__name__
         and not obj.__code__.co_flags & _SPECIAL
         and obj.__code__.co_argcount == obj.__code__.co_kwonlyargcount == 0
-        and "__wrapped__" not in obj.__dict__
-        and "__signature__" not in obj.__dict__
-        and "_is_coroutine_marker" not in obj.__dict__
+        and getattr(obj, "__wrapped__", _MISSING) is _MISSING
+        and getattr(obj, "__signature__", _MISSING) is _MISSING
+        and getattr(obj, "_is_coroutine_marker", _MISSING) is _MISSING
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 import yaml
 
 from dagrun.errors import StateError
-from dagrun.yamltree import compose_shallow, resolve
+from dagrun.yamltree import compose_shallow, reads_as_string
 
 RESET_HINT = "run 'dagrun reset' to start from a clean state"
 
@@ -116,15 +116,15 @@ def _yaml_key(name: str) -> str:
     # A name such as `on` or `null` must be quoted, or YAML would read it back as a boolean or null.
     key = _key_cache.get(name)
     if key is None:
-        tag = resolve(yaml.ScalarNode, name, (True, False))
-        key = name if tag == "tag:yaml.org,2002:str" else "'" + name.replace("'", "''") + "'"
+        key = name if reads_as_string(name) else "'" + name.replace("'", "''") + "'"
         _key_cache[name] = key
     return key
 
 
 def dump_state(state: Mapping[str, StageStatus]) -> str:
     """The seed's format, one `Name: STATUS` line per stage, in the order given."""
-    return "".join(f"{_yaml_key(name)}: {TEXT[status]}\n" for name, status in state.items())
+    keys = _key_cache  # looked up here: state.yml is written whole at the start and end of every run
+    return "".join([f"{keys.get(name) or _yaml_key(name)}: {TEXT[status]}\n" for name, status in state.items()])
 
 
 def is_status_text(text: str) -> bool:

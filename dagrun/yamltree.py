@@ -66,17 +66,27 @@ def _check_flow_depth(text: str) -> None:
 
 
 _PLAIN: Dict[str, str] = {}  # plain scalar -> its tag; names repeat, so this saves most regex work
-# The first characters of the plain words that YAML may read as other than strings (None: any
-# word may be, as when a resolver was added for every first character).
+# The resolver tries only the patterns listed for a scalar's first character: the characters that
+# begin a boolean, null, number or date. A word starting with another is a string without a try.
+# (None: every word must be tried, should resolvers have been added for any first character or
+# by path, before this module was imported.)
 _IMPLICIT = _RESOLVER.yaml_implicit_resolvers
-_MAY_RESOLVE = None if None in _IMPLICIT else frozenset(_IMPLICIT)
+_MAY_RESOLVE = None if None in _IMPLICIT or _RESOLVER.yaml_path_resolvers else frozenset(_IMPLICIT)
+_STR, _NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"
 
 
 def resolve(kind: type, value: Optional[str], implicit: object) -> str:
     return str(_RESOLVER.resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
 
 
+def reads_as_string(value: str) -> bool:
+    """Whether YAML reads `value`, written without quotes, as a string."""
+    return _resolve_plain(value) == _STR
+
+
 def _resolve_plain(value: str) -> str:
+    if value and _MAY_RESOLVE is not None and value[0] not in _MAY_RESOLVE:
+        return _STR
     tag = _PLAIN.get(value)
     if tag is None:
         tag = resolve(ScalarNode, value, (True, False))
@@ -86,7 +96,6 @@ def _resolve_plain(value: str) -> str:
 
 
 Entry = Tuple[str, int, List[Tuple[str, int]]]  # a name, its line, and its list's names and lines
-_STR, _NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"
 
 
 def read_name_lists(text: str) -> Optional[List[Entry]]:
@@ -130,8 +139,7 @@ def read_stage_lines(text: str) -> Optional[List[Entry]]:
         return None
     for _, _, needs in entries:
         words.update(need for need, _ in needs)
-    may_resolve = _MAY_RESOLVE
-    if any((may_resolve is None or word[0] in may_resolve) and _resolve_plain(word) != _STR for word in words):
+    if not all(map(reads_as_string, words)):
         return None  # a word YAML reads as something else, such as `on` or `null`
     return entries
 

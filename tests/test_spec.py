@@ -6,13 +6,14 @@ import contextlib
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dagrun import spec as spec_module
 from dagrun.errors import SpecError
 from dagrun.spec import Pipeline, load_pipeline, parse_pipeline
-from dagrun.yamltree import read_events, read_name_lists, read_stage_lines
+from dagrun.yamltree import read_events, read_name_lists, read_stage_lines, reads_as_string
 
 from .conftest import SEED
 
@@ -360,3 +361,19 @@ def test_the_line_reader_takes_stage_lines_and_leaves_everything_else() -> None:
         "",
     ]:
         assert read_stage_lines(other + "\n") is None, other
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(max_size=8), st.from_regex(r"[-+.~0-9A-Za-z_:]{0,8}", fullmatch=True)))
+def test_a_word_is_a_string_exactly_when_the_resolver_says_so(word: str) -> None:
+    """The first-character shortcut agrees with PyYAML's resolver on every word, numbers, dates,
+    booleans and nulls included."""
+    expected = yaml.resolver.Resolver().resolve(yaml.ScalarNode, word, (True, False))
+    assert reads_as_string(word) == (expected == "tag:yaml.org,2002:str")
+
+
+def test_the_words_yaml_reads_otherwise_are_caught() -> None:
+    for word in ["on", "No", "TRUE", "null", "~", "", "12", "-1.5", ".inf", "2026-11-27", "0x1F", "1:30", "<<", "="]:
+        assert not reads_as_string(word), word
+    for word in ["Lint", "one", "nothing", "t", "_x", "a-b", "TRUE_", "inf"]:
+        assert reads_as_string(word), word
