@@ -377,3 +377,19 @@ def test_the_words_yaml_reads_otherwise_are_caught() -> None:
         assert not reads_as_string(word), word
     for word in ["Lint", "one", "nothing", "t", "_x", "a-b", "TRUE_", "inf"]:
         assert reads_as_string(word), word
+
+
+def test_a_stage_made_quickly_is_a_stage_like_any_other() -> None:
+    import dataclasses
+    import pickle
+
+    from dagrun.spec import Stage
+
+    quick, usual = Stage._without_options("Docs", ("Lint",), 3), Stage("Docs", ("Lint",), 3)
+    assert quick == usual and hash(quick) == hash(usual) and repr(quick) == repr(usual)
+    assert (quick.retries, quick.retry_delay, quick.timeout, quick.run, quick.has_options) == (0, 0.0, None, None, False)
+    assert dataclasses.replace(quick, retries=2) == Stage("Docs", ("Lint",), 3, retries=2)
+    assert pickle.loads(pickle.dumps(quick)) == usual
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.name = "Other"  # type: ignore[misc]
+    assert parse_pipeline("Lint: []\nDocs: [Lint]\n").stages["Docs"] == Stage("Docs", ("Lint",), 2)
