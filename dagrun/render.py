@@ -19,6 +19,8 @@ TRACEBACK_TAIL = 15  # lines of a failure's traceback shown in the summary
 
 
 def duration(seconds: float) -> str:
+    if 0 <= seconds < 0.004:  # what most stages of a large pipeline take: no float to format
+        return "0.00s"
     if seconds < 60:
         return f"{seconds:.2f}s"
     minutes, secs = divmod(int(seconds), 60)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 import dagrun
@@ -207,3 +209,9 @@ def test_a_long_summary_lists_some_stages_of_each_kind_and_counts_the_rest(tmp_p
     assert sum(line.startswith("  blocked") for line in lines) == SUMMARY_ROWS + 1
     assert any(line.startswith("  FAILED   Broken") for line in lines)
     assert lines[-1].startswith("100 succeeded, 1 failed, 100 blocked")
+
+
+@given(st.floats(min_value=0, max_value=59.99, allow_nan=False))
+def test_short_durations_read_as_their_two_decimals(seconds: float) -> None:
+    """The shortcut for the shortest stages gives what formatting would."""
+    assert duration(seconds) == f"{seconds:.2f}s"

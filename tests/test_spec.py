@@ -387,7 +387,8 @@ def test_a_stage_made_quickly_is_a_stage_like_any_other() -> None:
 
     quick, usual = Stage._without_options("Docs", ("Lint",), 3), Stage("Docs", ("Lint",), 3)
     assert quick == usual and hash(quick) == hash(usual) and repr(quick) == repr(usual)
-    assert (quick.retries, quick.retry_delay, quick.timeout, quick.run, quick.has_options) == (0, 0.0, None, None, False)
+    options = (quick.retries, quick.retry_delay, quick.timeout, quick.run, quick.has_options)
+    assert options == (0, 0.0, None, None, False)
     assert dataclasses.replace(quick, retries=2) == Stage("Docs", ("Lint",), 3, retries=2)
     assert pickle.loads(pickle.dumps(quick)) == usual
     with pytest.raises(dataclasses.FrozenInstanceError):
