@@ -394,3 +394,20 @@ def test_a_stage_made_quickly_is_a_stage_like_any_other() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         quick.name = "Other"  # type: ignore[misc]
     assert parse_pipeline("Lint: []\nDocs: [Lint]\n").stages["Docs"] == Stage("Docs", ("Lint",), 2)
+
+
+def test_large_files_of_stage_lines_skip_the_parser_and_small_ones_skip_the_expressions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dagrun import yamltree
+
+    big = "".join(f"s{i}: [{f's{i - 1}' if i else ''}]\n" for i in range(500))
+    small = "Lint: []\nDocs: [Lint]\n"
+    assert len(big) >= yamltree.LINE_READER_BYTES > len(small)
+    expected = read_events(big)
+    with monkeypatch.context() as m:
+        m.setattr(yamltree, "read_events", lambda text: pytest.fail("the parser read a file of stage lines"))
+        assert read_name_lists(big) == expected
+    with monkeypatch.context() as m:
+        m.setattr(yamltree, "read_stage_lines", lambda text: pytest.fail("a small file went to the expressions"))
+        assert read_name_lists(small) == [("Lint", 1, []), ("Docs", 2, [("Lint", 2)])]
