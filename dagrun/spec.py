@@ -53,7 +53,8 @@ class Stage:
     def _without_options(cls, name: str, needs: Tuple[str, ...], line: int) -> Stage:
         """The usual stage, made in less than half the time of __init__, which sets all seven fields
         through object.__setattr__ (the class is frozen): the options keep their defaults, which the
-        class itself holds. Equal to Stage(name, needs, line) in every way."""
+        class itself holds. It compares, hashes, prints, pickles and replaces as Stage(name, needs,
+        line) does; only its instance __dict__ lacks the options."""
         stage = object.__new__(cls)
         stage.__dict__.update(name=name, needs=needs, line=line)
         return stage

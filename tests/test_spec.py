@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import pickle
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dagrun import spec as spec_module
+from dagrun import yamltree
 from dagrun.errors import SpecError
-from dagrun.spec import Pipeline, load_pipeline, parse_pipeline
+from dagrun.spec import Pipeline, Stage, load_pipeline, parse_pipeline
 from dagrun.yamltree import read_events, read_name_lists, read_stage_lines, reads_as_string
 
 from .conftest import SEED
@@ -380,11 +383,6 @@ def test_the_words_yaml_reads_otherwise_are_caught() -> None:
 
 
 def test_a_stage_made_quickly_is_a_stage_like_any_other() -> None:
-    import dataclasses
-    import pickle
-
-    from dagrun.spec import Stage
-
     quick, usual = Stage._without_options("Docs", ("Lint",), 3), Stage("Docs", ("Lint",), 3)
     assert quick == usual and hash(quick) == hash(usual) and repr(quick) == repr(usual)
     options = (quick.retries, quick.retry_delay, quick.timeout, quick.run, quick.has_options)
@@ -399,8 +397,6 @@ def test_a_stage_made_quickly_is_a_stage_like_any_other() -> None:
 def test_large_files_of_stage_lines_skip_the_parser_and_small_ones_skip_the_expressions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dagrun import yamltree
-
     big = "".join(f"s{i}: [{f's{i - 1}' if i else ''}]\n" for i in range(500))
     small = "Lint: []\nDocs: [Lint]\n"
     assert len(big) >= yamltree.LINE_READER_BYTES > len(small)
