@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import inspect
@@ -14,7 +13,7 @@ from types import FunctionType, ModuleType
 from typing import Callable, Dict, Iterable, List, Optional
 
 from dagrun.errors import JobsError
-from dagrun.spec import Pipeline
+from dagrun.spec import Pipeline, did_you_mean
 
 Job = Callable[[], object]
 # Frames from these are dagrun's or the import machinery's, never the user's.
@@ -173,10 +172,7 @@ def _plain_function(obj: object, module: ModuleType) -> bool:
 
 def _why_not_a_job(name: str, obj: object, module: ModuleType, public: List[str]) -> Optional[str]:
     if obj is None:
-        close = difflib.get_close_matches(name, public, n=1, cutoff=0.6)
-        if not close:
-            close = [n for n in public if n.lower() == name.lower()][:1]
-        return f"no function '{name}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+        return f"no function '{name}'{did_you_mean(name, public)}"
     if inspect.ismodule(obj):
         return f"'{name}' is a module the jobs file imports, not a function"
     if inspect.isclass(obj):

@@ -358,7 +358,8 @@ def _dependency_problems(path: Path, stage: _RawStage, names: Set[str]) -> List[
         if dep == stage.name:
             problems.append(f"{where}: stage '{dep}' depends on itself; remove '{dep}' from its list")
         elif dep not in names:
-            problems.append(f"{where}: stage '{stage.name}' needs '{dep}', which is not a stage{_suggest(dep, names)}")
+            hint = did_you_mean(dep, names)
+            problems.append(f"{where}: stage '{stage.name}' needs '{dep}', which is not a stage{hint}")
         elif dep in seen:
             problems.append(f"{where}: stage '{stage.name}' lists '{dep}' twice; keep one")
         seen.add(dep)
@@ -443,11 +444,13 @@ def _close_matches(word: str, candidates: Iterable[str]) -> List[str]:
     return difflib.get_close_matches(word, candidates, n=1)
 
 
-def _suggest(name: str, names: Iterable[str]) -> str:
-    close = _close_matches(name, sorted(names))
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """The hint " (did you mean 'x'?)" for the name that looks most like `name`, else for the first
+    that differs only in case, else "": for messages about a name that is not there."""
+    ordered = sorted(names)
+    close = _close_matches(name, ordered)
     if not close:
-        lowered = {n.lower(): n for n in names}
-        close = [lowered[name.lower()]] if name.lower() in lowered else []
+        close = [n for n in ordered if n.lower() == name.lower()][:1]
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
