@@ -6,7 +6,6 @@ only the death of the process running it is left for the pool to report."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import io
@@ -18,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Dict, NamedTuple, Optional, Tuple, Union
 
+from dagrun.digest import digest
 from dagrun.errors import JobsError
 from dagrun.jobs import Job, as_job, user_traceback
 from dagrun.state import StageStatus
@@ -84,7 +84,7 @@ def _module_ref(name: str, file: str, ship: bool) -> ModuleRef:
         source = Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise JobsError(f"cannot read the jobs module's source {file} to send it to the workers: {e}") from None
-    return ShippedModule(name, file, source, hashlib.sha256(source.encode()).hexdigest())
+    return ShippedModule(name, file, source, digest(source.encode()))
 
 
 _loaded: Dict[object, ModuleType] = {}  # per worker process: each module is loaded once

@@ -8,13 +8,13 @@ functions is not part of it. Kept beside the state file like the durations: a hi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import marshal
 from pathlib import Path
 from types import CodeType
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
+from dagrun.digest import digest
 from dagrun.jobs import Job
 from dagrun.state import StageStatus, State, read_json_quietly, replace_quietly
 
@@ -29,7 +29,7 @@ def fingerprint(job: Job) -> Optional[str]:
     code = getattr(fn, "__code__", None)
     if not isinstance(code, CodeType):
         return None
-    return hashlib.blake2b(marshal.dumps(_essence(code)), digest_size=12).hexdigest()
+    return digest(marshal.dumps(_essence(code)), size=12)
 
 
 def _essence(code: CodeType) -> tuple:  # type: ignore[type-arg]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 from dagrun import __version__
+from dagrun.digest import digest
 from dagrun.state import replace_quietly
 
 MIN_BYTES = 64 * 1024  # smaller files parse faster than a cache entry is found and read
@@ -28,12 +29,6 @@ def cache_dir() -> Optional[Path]:
     return Path(base) / "dagrun" / "pipelines"
 
 
-def _key(data: bytes) -> str:
-    import hashlib  # here, not at the top: small pipelines never need it, and start-up counts
-
-    return hashlib.sha256(data).hexdigest()
-
-
 def lookup(data: bytes) -> Optional[Entry]:
     """The entry for these exact bytes, or None (absent, unreadable, or not a valid entry)."""
     folder = cache_dir()
@@ -42,7 +37,7 @@ def lookup(data: bytes) -> Optional[Entry]:
     import json
 
     try:
-        raw: Any = json.loads((folder / f"{_key(data)}.json").read_bytes())
+        raw: Any = json.loads((folder / f"{digest(data)}.json").read_bytes())
         if raw.get("dagrun") != __version__:
             return None
         stages = [(str(name), int(line), [str(d) for d in needs]) for name, line, needs in raw["stages"]]
@@ -63,7 +58,7 @@ def store(data: bytes, entry: Entry) -> None:
     payload = json.dumps({"dagrun": __version__, "stages": stages, "order": order}, separators=(",", ":"))
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        replace_quietly(folder / f"{_key(data)}.json", payload)  # readers see the whole entry or none
+        replace_quietly(folder / f"{digest(data)}.json", payload)  # readers see the whole entry or none
         _prune(folder)
     except OSError:
         pass
