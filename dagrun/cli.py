@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple, TypeVar, cast
 
 import click
-from click.shell_completion import CompletionItem
 
 from dagrun import __version__
 from dagrun.errors import DagrunError
@@ -42,7 +41,7 @@ STATE_OPT = click.option(
 )
 
 
-def _complete_stages(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[CompletionItem]:
+def _complete_stages(ctx: click.Context, param: click.Parameter, incomplete: str) -> List[str]:
     """Shell completion of stage names, from the stages file already on the command line (or
     stages.yaml); nothing at all when it cannot be read."""
     # An option still waiting for its value (`--force <TAB>`) keeps click from parsing the stages
@@ -56,7 +55,7 @@ def _complete_stages(ctx: click.Context, param: click.Parameter, incomplete: str
         names = load_pipeline(next(p for p in reversed(candidates) if p.is_file())).names
     except Exception:  # no stages file yet, or a broken one: complete nothing rather than fail
         return []
-    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+    return [name for name in names if name.startswith(incomplete)]  # click makes the items
 
 
 FORCE_OPT = click.option(
