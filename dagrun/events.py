@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import IO, NamedTuple, Optional, Tuple, Union
 
 from dagrun.planner import Plan
@@ -15,8 +14,10 @@ except ImportError:  # pragma: no cover - Python < 3.8
     from typing_extensions import Protocol  # type: ignore[assignment]
 
 
-@dataclass(frozen=True)
-class RunStarted:
+class RunStarted(NamedTuple):
+    """Events are named tuples: immutable, and made without a dataclass's cost, both when this
+    module is imported (on every run) and per event (by the hundred thousand)."""
+
     plan: Plan
     workers: int
     time: float  # wall clock, seconds since the epoch
@@ -24,9 +25,6 @@ class RunStarted:
 
 
 class StageStarted(NamedTuple):
-    """Per-stage events are named tuples: immutable like the others, and cheap to make by the
-    hundred thousand."""
-
     name: str
     time: float
 
@@ -50,8 +48,7 @@ class StageRetrying(NamedTuple):
     error: Optional[str]
 
 
-@dataclass(frozen=True)
-class RunStopping:
+class RunStopping(NamedTuple):
     """Nothing new will start: a stage failed under --fail-fast, or a signal arrived."""
 
     reason: str
@@ -60,8 +57,7 @@ class RunStopping:
     abandon: bool  # True: the running stages are left behind; False: they are waited for
 
 
-@dataclass(frozen=True)
-class RunFinished:
+class RunFinished(NamedTuple):
     result: RunResult
     time: float
 
