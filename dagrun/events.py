@@ -15,8 +15,8 @@ except ImportError:  # pragma: no cover - Python < 3.8
 
 
 class RunStarted(NamedTuple):
-    """Events are named tuples: immutable, and made without a dataclass's cost, both when this
-    module is imported (on every run) and per event (by the hundred thousand)."""
+    """Events are named tuples: immutable, and cheaper than dataclasses both to define (on every
+    run's start-up) and to make (the per-stage ones come by the hundred thousand)."""
 
     plan: Plan
     workers: int
