@@ -90,8 +90,7 @@ class Pipeline:
         checked = tuple(dict.fromkeys(names))
         for name in checked:
             if name not in self.stages:
-                close = _close_matches(name, self.stages)
-                maybe = f" (did you mean '{close[0]}'?)" if close else ""
+                maybe = did_you_mean(name, self.stages)
                 raise UsageError(f"no stage '{name}' in {self.path}{maybe}", hint="`dagrun plan` lists the stages")
         return checked
 

@@ -47,6 +47,8 @@ def test_unknown_stage_names_are_refused_with_a_suggestion(pipe: dagrun.Pipeline
         dagrun.run(pipe, make_jobs(ALL, []), force=["Nope"])
     with pytest.raises(UsageError, match="no stage 'Nope'"):
         dagrun.reset(pipe, stages=["Nope"])
+    with pytest.raises(UsageError, match=r"no stage 'BENCHMARK' in .*stages.yaml \(did you mean 'Benchmark'\?\)"):
+        dagrun.run(pipe, make_jobs(ALL, []), targets=["BENCHMARK"])  # as stages file and jobs hints do
     assert not (pipe.path.parent / "state.yml").exists()
 
 
