@@ -6,11 +6,13 @@ only the death of the process running it is left for the pool to report."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
-import io
 import linecache
+import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -90,24 +92,47 @@ def _module_ref(name: str, file: str, ship: bool) -> ModuleRef:
 _loaded: Dict[object, ModuleType] = {}  # per worker process: each module is loaded once
 
 
-_worker_logs = None  # a StageLogs of this worker process, made when a stage first has a log
-
-
 def run_logged_stage(ref: ModuleRef, name: str, log: str, attempt: int) -> Outcome:
-    """`run_remote_stage` with the stage's output in the log file `log` (the worker's logs folder
-    and the stage's file name there both come from dagrun)."""
-    global _worker_logs
-    from dagrun.stage_logs import StageLogs
+    """`run_remote_stage` in a worker process, with descriptors 1 and 2 in the stage's log file
+    `log`: what the stage prints, its `logging` records and what every program it starts writes.
+    A stage that writes nothing leaves no file (and a retry no lone separator)."""
+    from dagrun.capture import descriptors_to
 
+    _log_records_to_stderr()
     path = Path(log)
-    if _worker_logs is None or _worker_logs.folder != path.parent:
-        _worker_logs = StageLogs(path.parent, ())
-        _worker_logs.install()
-    target = _worker_logs.begin(path.name[: -len(".log")], attempt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        return run_remote_stage(ref, name)
+        before = os.fstat(fd).st_size
+        header = f"--- attempt {attempt} ---\n".encode() if attempt > 1 else b""
+        os.write(fd, header)
+        with descriptors_to(fd):
+            outcome = run_remote_stage(ref, name)
+        if os.fstat(fd).st_size == before + len(header):
+            if before:
+                os.ftruncate(fd, before)
+            else:
+                os.unlink(path)
     finally:
-        _worker_logs.end(target)
+        os.close(fd)
+    return outcome
+
+
+_logging_set_up = False
+
+
+def _log_records_to_stderr() -> None:
+    """Once per worker: `logging` records go to sys.stderr (the stage's log) as in dagrun's threads."""
+    global _logging_set_up
+    if not _logging_set_up:
+        import logging
+
+        from dagrun.stage_logs import LOG_FORMAT
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logging.getLogger().addHandler(handler)
+        _logging_set_up = True
 
 
 def run_remote_stage(ref: ModuleRef, name: str) -> Outcome:
@@ -125,29 +150,43 @@ def run_remote_stage(ref: ModuleRef, name: str) -> Outcome:
     return run_stage(name, job)
 
 
-_capture_lock = threading.Lock()
+_routes: Optional[threading.local] = None  # per Dask worker process: its stages' threads' outputs
+_routes_lock = threading.Lock()
+_descriptors = threading.Lock()  # held by the one stage whose descriptors 1 and 2 are caught
 
 
-def run_captured_stage(ref: ModuleRef, name: str) -> Tuple[Outcome, str, str]:
+def run_captured_stage(ref: ModuleRef, name: str) -> Tuple[Outcome, str]:
     """`run_remote_stage` where dagrun does not own the worker's output (a Dask worker): what the
-    stage prints comes back with its outcome, for dagrun to show."""
-    from dagrun.stage_logs import ThreadRouter
+    stage writes comes back with its outcome, for dagrun to show or log. sys.stdout and sys.stderr
+    are routed by thread; descriptors 1 and 2 (the stage's programs) are caught too while this is
+    the only stage of the worker that runs, which a worker with one thread always has."""
+    global _routes
+    from dagrun.capture import descriptors_to
+    from dagrun.stage_logs import StreamRouter, Target
 
-    with _capture_lock:  # once per worker process: each stream routes by thread from then on
-        if not isinstance(sys.stdout, ThreadRouter):
-            sys.stdout = ThreadRouter(sys.stdout, threading.local())
-        if not isinstance(sys.stderr, ThreadRouter):
-            sys.stderr = ThreadRouter(sys.stderr, threading.local())
-        streams = sys.stdout, sys.stderr
-    buffers = io.StringIO(), io.StringIO()
-    for stream, buffer in zip(streams, buffers):
-        stream.local.target = buffer
+    with _routes_lock:
+        if _routes is None:
+            _routes = threading.local()
+            sys.stdout = StreamRouter(sys.stdout, _routes)
+            sys.stderr = StreamRouter(sys.stderr, _routes)
+    fd, file = tempfile.mkstemp(prefix="dagrun-stage-", suffix=".log")
+    os.close(fd)
+    target = _routes.target = Target(Path(file), 1)
     try:
-        outcome = run_remote_stage(ref, name)
+        alone = _descriptors.acquire(blocking=False)
+        try:
+            with descriptors_to(target.stream.fileno()) if alone else contextlib.nullcontext():
+                outcome = run_remote_stage(ref, name)
+        finally:
+            if alone:
+                _descriptors.release()
     finally:
-        for stream in streams:
-            stream.local.target = None
-    return outcome, buffers[0].getvalue(), buffers[1].getvalue()
+        _routes.target = None
+        target.close()
+        with open(file, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        os.unlink(file)
+    return outcome, text
 
 
 def _load(ref: ModuleRef) -> ModuleType:

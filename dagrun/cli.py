@@ -237,6 +237,9 @@ def run(
         lines = plan_lines(planned, str(path))
         click.echo("\n".join(["dry run: nothing was run, nothing was written", *lines]))
         return
+    from dagrun.processes import adopt_orphans
+
+    adopt_orphans()  # this process runs one pipeline: what its stages leave behind stays findable
     reporter = _reporter(progress, str(path), events)
     try:
         result = run_pipeline(
@@ -265,8 +268,11 @@ def run(
 
 def _reporter(progress: str, state_path: str, events: Optional[str]) -> Any:
     """The progress shown to people, and with --events the stream for programs. With `--events -`
-    the stream takes stdout and the progress goes to stderr."""
-    out = sys.stderr if events == "-" else sys.stdout
+    the stream takes stdout and the progress goes to stderr. Both write to descriptors of their own,
+    which stay the terminal's while the run captures descriptors 1 and 2."""
+    from dagrun.capture import own_stream
+
+    out = own_stream(sys.stderr if events == "-" else sys.stdout)
     if progress == "auto":
         term = os.environ.get("TERM", "")
         progress = "live" if out.isatty() and term not in ("dumb", "") else "plain"
@@ -286,7 +292,7 @@ def _reporter(progress: str, state_path: str, events: Optional[str]) -> Any:
     from dagrun.events import Fanout
 
     if events == "-":
-        return Fanout(shown, EventStream(sys.stdout))
+        return Fanout(shown, EventStream(own_stream(sys.stdout)))
     try:
         stream = open(events, "w", encoding="utf-8")  # noqa: SIM115 - closed by the Fanout
     except OSError as e:
@@ -505,11 +511,23 @@ def mark(
     click.echo(f"{path}: marked {changes}")
 
 
+SIGNAL_EXITS = {130: "SIGINT", 143: "SIGTERM", 129: "SIGHUP"}
+
+
 def main() -> None:
     try:
         cli(prog_name="dagrun")
     except SystemExit as e:
-        _exit_now_if_stage_threads_linger(e.code if isinstance(e.code, int) else 1)
+        code = e.code if isinstance(e.code, int) else 1
+        if code in SIGNAL_EXITS:  # the state is saved: now end by the signal, for the caller to see
+            import signal
+
+            from dagrun.signals import die_by
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            die_by(getattr(signal, SIGNAL_EXITS[code]))
+        _exit_now_if_stage_threads_linger(code)
         raise
 
 

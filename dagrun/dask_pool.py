@@ -77,18 +77,17 @@ class DaskStagePool(StagePool):
             ) from None
         self._executor = self._client.get_executor(pure=False)
 
-    def start(self, name: str, done: Done) -> Future[Tuple[Outcome, str, str]]:
-        task: Future[Tuple[Outcome, str, str]] = self._executor.submit(run_captured_stage, *self._refs[name])
+    def start(self, name: str, done: Done) -> Future[Tuple[Outcome, str]]:
+        task: Future[Tuple[Outcome, str]] = self._executor.submit(run_captured_stage, *self._refs[name])
         attempt = self._logs.attempt(name) if self._logs is not None else 1  # counted as it starts
 
-        def relay(result: Tuple[Outcome, str, str]) -> Outcome:
-            """What the stage printed goes to its log (or the console); its outcome to `done`."""
-            outcome, out, err = result
+        def relay(result: Tuple[Outcome, str]) -> Outcome:
+            """What the stage wrote goes to its log (or the console); its outcome to `done`."""
+            outcome, output = result
             if self._logs is None:
-                _show(sys.stdout, out)
-                _show(sys.stderr, err)
-            elif out or err:
-                self._logs.append(name, attempt, out + err)
+                _show(sys.stdout, output)
+            elif output:
+                self._logs.append(name, attempt, output)
             return outcome
 
         return self._tell_when_done(task, done, relay)

@@ -67,7 +67,9 @@ Event = Union[RunStarted, StageStarted, StageFinished, StageRetrying, RunStoppin
 
 class Reporter(Protocol):
     """Receives every event, always from the thread that called `run`. A reporter that holds
-    output back may also have a `tick()` method, called between events a few times a second."""
+    output back may also have a `tick()` method, called between events a few times a second. A
+    reporter that draws on the terminal has a `show_output(text)` method, called from any thread
+    with whole lines that stages wrote and that must not be written behind its back."""
 
     def handle(self, event: Event) -> None: ...
 
@@ -84,6 +86,9 @@ class Fanout:
     def __init__(self, *reporters: Reporter, closing: Optional[IO[str]] = None) -> None:
         self.reporters = reporters
         self.closing = closing
+        shows = [show for show in (getattr(r, "show_output", None) for r in reporters) if show is not None]
+        if shows:
+            self.show_output = shows[0]  # one terminal: the first reporter that draws on it
 
     def handle(self, event: Event) -> None:
         for reporter in self.reporters:

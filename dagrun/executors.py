@@ -231,6 +231,15 @@ class StagePool(ABC):
         """Release the workers: when abandoning, without waiting for running stages."""
 
 
+class _ThreadRun:
+    """A stage running in a thread: which thread, once it has started, to find its programs."""
+
+    __slots__ = ("native_id",)
+
+    def __init__(self) -> None:
+        self.native_id: Optional[int] = None
+
+
 class ThreadStagePool(StagePool):
     """Stages as calls in threads of this process: no start-up, no pickling, shared memory."""
 
@@ -244,16 +253,19 @@ class ThreadStagePool(StagePool):
         self._threads = DaemonThreadPool(self.workers)
         self._forsaken = False
 
-    def start(self, name: str, done: Done) -> None:
+    def start(self, name: str, done: Done) -> _ThreadRun:
+        handle = _ThreadRun()
         if self._logs is None:
-            self._threads.run(self._run, (name, 0), done)
+            self._threads.run(self._run, (name, 0, handle), done)
         else:
-            self._logs.install()  # now, when the live view (if any) has taken sys.stdout: over it
-            self._threads.run(self._run, (name, self._logs.attempt(name)), done)
+            self._logs.install()
+            self._threads.run(self._run, (name, self._logs.attempt(name), handle), done)
+        return handle
 
-    def _run(self, name: str, attempt: int) -> Outcome:
+    def _run(self, name: str, attempt: int, handle: _ThreadRun) -> Outcome:
         """The stage's outcome, in its thread; never raises, as DaemonThreadPool.run asks."""
         try:
+            handle.native_id = threading.get_native_id()
             logs = self._logs
             if logs is None:
                 return self._run_stage(name, self._jobs[name])
@@ -265,11 +277,18 @@ class ThreadStagePool(StagePool):
         except BaseException as e:  # from the logs: the call itself catches everything
             return StageStatus.FAILED, 0.0, f"the stage did not run to the end: {e}"
 
-    stopping = "a thread cannot be stopped: the call goes on in the background and its result is ignored"
+    stopping = (
+        "the programs it started were stopped; a thread cannot be stopped: the call goes on in the "
+        "background and its result is ignored"
+    )
 
     def stop(self, handle: Any) -> None:
+        from dagrun.processes import stop_processes, thread_children
+
         self._threads.forsake()
         self._forsaken = True
+        if isinstance(handle, _ThreadRun) and handle.native_id is not None:
+            stop_processes(thread_children(handle.native_id))
 
     def close(self, abandon: bool = False) -> None:
         # A forsaken call may never return: waiting for its thread would undo the timeout.

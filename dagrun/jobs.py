@@ -32,7 +32,11 @@ def is_path_ref(ref: str) -> bool:
 
 def import_jobs_module(ref: str, search: Iterable[Path]) -> ModuleType:
     """Import `ref`, a module name looked up first in the `search` folders, or a path to a .py file
-    (always loaded afresh). Raises JobsError with the user's own traceback frames."""
+    (always loaded afresh). Raises JobsError with the user's own traceback frames.
+
+    The folders go at the end of sys.path: the files beside a jobs module can be imported, but never
+    in place of a module of the standard library or an installed package, which dagrun imports too
+    (a `queue.py` or `json.py` there would otherwise replace the real one inside dagrun)."""
     folders = [Path(f).resolve() for f in search]
     if is_path_ref(ref):
         return _import_path(ref, folders)
@@ -41,9 +45,10 @@ def import_jobs_module(ref: str, search: Iterable[Path]) -> ModuleType:
             f"--jobs {ref!r} is neither a module name nor a path to a .py file",
             hint="pass a module name such as foo_jobs, or a path such as jobs/foo_jobs.py",
         )
-    for folder in reversed(folders):
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
+    _add_to_path(folders)
+    local = next((folder / f"{ref}.py" for folder in folders if (folder / f"{ref}.py").is_file()), None)
+    if local is not None:  # the user's file, even if the standard library has a module of its name
+        return _import_file(local, ref)
     try:
         return importlib.import_module(ref)
     except ModuleNotFoundError as e:
@@ -60,6 +65,12 @@ def import_jobs_module(ref: str, search: Iterable[Path]) -> ModuleType:
         raise _import_failed(ref, e) from None
 
 
+def _add_to_path(folders: Iterable[Path]) -> None:
+    for folder in folders:
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
+
+
 def _import_path(ref: str, folders: List[Path]) -> ModuleType:
     candidates = [Path(ref)] if Path(ref).is_absolute() else [folder / ref for folder in folders]
     path = next((c for c in candidates if c.is_file()), None)
@@ -68,14 +79,16 @@ def _import_path(ref: str, folders: List[Path]) -> ModuleType:
             f"no jobs file {ref!r} (looked in {', '.join(dict.fromkeys(str(c.parent) for c in candidates))})",
             hint="check the path given to --jobs",
         )
-    name = path.stem if path.stem.isidentifier() else "dagrun_jobs"
+    _add_to_path([path.parent.resolve()])  # as for a script: its siblings can be imported
+    return _import_file(path, str(path))
+
+
+def _import_file(path: Path, ref: str) -> ModuleType:
+    name = _module_name(path)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise JobsError(f"{path}: cannot be imported as a Python module", hint="--jobs takes a .py file")
     module = importlib.util.module_from_spec(spec)
-    folder = str(path.parent)
-    if folder not in sys.path:  # as for a script: its siblings can be imported
-        sys.path.insert(0, folder)
     previous = sys.modules.get(name)
     sys.modules[name] = module  # so pickling and dataclasses in the module work
     try:
@@ -87,8 +100,26 @@ def _import_path(ref: str, folders: List[Path]) -> ModuleType:
             sys.modules.pop(name, None)
         if isinstance(e, KeyboardInterrupt):
             raise
-        raise _import_failed(str(path), e) from None
+        raise _import_failed(ref, e) from None
     return module
+
+
+def _module_name(path: Path) -> str:
+    """The file's own name as a module, unless that name is another module's (`json.py`, `queue.py`,
+    or a second file of the same name): then one of dagrun's, which replaces nothing."""
+    name = path.stem if path.stem.isidentifier() else "dagrun_jobs"
+    file = str(path.resolve())
+    existing = sys.modules.get(name)
+    if existing is not None:
+        mine = getattr(existing, "__file__", None)
+        return name if mine and os.path.realpath(mine) == file else f"dagrun_jobs_{name}"
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or (spec.origin is not None and os.path.realpath(spec.origin) == file):
+        return name
+    return f"dagrun_jobs_{name}"
 
 
 def _import_failed(ref: str, e: BaseException) -> JobsError:

@@ -3,11 +3,9 @@ imports rich, so commands that do not draw it start faster."""
 
 from __future__ import annotations
 
-import io
-import sys
 import threading
 import time
-from typing import Dict, List, Mapping, Optional, TextIO, Tuple
+from typing import Dict, List, Mapping, Optional
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
@@ -17,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dagrun.events import Event, RunFinished, RunStarted, RunStopping, StageFinished, StageRetrying, StageStarted
-from dagrun.render import duration, last_line, retry_text, summary_lines
+from dagrun.render import duration, last_line, plural, retry_text, summary_lines
 from dagrun.state import StageStatus
 
 MAX_RUNNING_ROWS = 8  # more running stages are counted, not listed
@@ -29,8 +27,9 @@ _STYLES = {"ok": "green", "fail": "bold red", "dim": "dim", "bold": "bold", "": 
 class LiveReporter:
     """Finished stages scroll above; below, a live panel of what runs now and how far the run is.
 
-    What stages print meanwhile goes through a per-thread line proxy and is printed above the panel
-    by the same lock that draws it, so it garbles neither the panel nor other stages' lines."""
+    Stage output that reaches the console (`show_output`, from the run's capture of descriptors 1
+    and 2) is printed above the panel, whole lines at a time, by the same lock that draws it, so it
+    garbles neither the panel nor other stages' lines, and is never erased by a redraw."""
 
     def __init__(self, console: Console, state_path: str = "", refresh_per_second: float = 8) -> None:
         self.console = console
@@ -49,6 +48,7 @@ class LiveReporter:
         self._expected: Mapping[str, float] = {}
         self._work_total = self._work_left = 0.0
         self._pending: List[Text] = []
+        self._output: List[str] = []  # stage output waiting for the next refresh
         self._hidden_ok = 0
         self._last_flush = 0.0
         # rich's own refresh thread and redirection let a print from another thread slip between
@@ -65,7 +65,6 @@ class LiveReporter:
         self._period = 1.0 / refresh_per_second
         self._stop_refresh = threading.Event()
         self._refresher: Optional[threading.Thread] = None
-        self._saved_streams: Optional[Tuple[TextIO, TextIO]] = None
 
     def handle(self, event: Event) -> None:
         if isinstance(event, StageStarted):
@@ -82,10 +81,11 @@ class LiveReporter:
                 self._expected = event.plan.expected
                 self._work_total = self._work_left = sum(self._expected.get(n, 0.0) for n in event.plan.to_run)
             where = f" · state in {self.state_path}" if self.state_path else ""
+            # User text (a path may hold `[/]`) is never read as markup.
             self.print(
-                Text.from_markup(
-                    f"[bold]dagrun[/] {self._total} to run, {self._already} already done, "
-                    f"{event.workers} workers{where}"
+                Text.assemble(
+                    ("dagrun", "bold"),
+                    f" {self._total} to run, {self._already} already done, {event.workers} workers{where}",
                 )
             )
             for note in event.notes:
@@ -134,15 +134,26 @@ class LiveReporter:
             self._flush()
             self._last_flush = now
 
-    def _flush(self) -> None:
-        self._flush_stage_output()  # what a stage printed comes before the line saying it finished
+    def show_output(self, text: str) -> None:
+        """Whole lines that stages wrote, from any thread: printed above the panel at the next
+        refresh, so megabytes cost one redraw per refresh, not one per line."""
         with self._lock:
-            lines, self._pending = self._pending, []
-            hidden, self._hidden_ok = self._hidden_ok, 0
-        if hidden:
-            lines.append(Text(f"✓ {hidden} more stages succeeded", style="green"))
-        if lines:
-            self.print(Text("\n").join(lines))  # one redraw for the lot
+            self._output.append(text)
+
+    def _flush(self) -> None:
+        """Print what waits: stage output first, then the lines of the stages that finished after
+        writing it. Every refresh does this, so no line is held back for long."""
+        with self._out:
+            with self._lock:
+                output, self._output = self._output, []
+                lines, self._pending = self._pending, []
+                hidden, self._hidden_ok = self._hidden_ok, 0
+            if output:
+                self.print(Text("".join(output).rstrip("\n")))
+            if hidden:
+                lines.append(Text(f"✓ {plural(hidden, 'more stage')} succeeded", style="green"))
+            if lines:
+                self.print(Text("\n").join(lines))  # one redraw for the lot
 
     def print(self, text: Text) -> None:
         """Print above the panel; the only way anything reaches the console while it is drawn."""
@@ -151,52 +162,25 @@ class LiveReporter:
 
     def _start_live(self) -> None:
         with self._out:
-            self._redirect()
             self._live.start(refresh=True)
         self._refresher = threading.Thread(target=self._refresh_loop, name="dagrun-live", daemon=True)
         self._refresher.start()
 
     def _refresh_loop(self) -> None:
         while not self._stop_refresh.wait(self._period):
-            self._flush_stage_output()
+            self._flush()
             with self._out:
                 self._live.refresh()
 
-    def _flush_stage_output(self) -> None:
-        for stream in (sys.stdout, sys.stderr):
-            if isinstance(stream, _LineProxy):
-                text = stream.take()
-                if text:
-                    self.print(Text(text))
-
     def close(self) -> None:
         """Stop the live panel and restore the terminal; safe to call twice."""
-        self._flush()
         self._stop_refresh.set()
         if self._refresher is not None:
             self._refresher.join()
             self._refresher = None
         with self._out:
-            for stream in (sys.stdout, sys.stderr):
-                if isinstance(stream, _LineProxy):
-                    stream.end_partial_lines()
-            self._flush_stage_output()
+            self._flush()
             self._live.stop()
-            if self._saved_streams is not None:
-                sys.stdout, sys.stderr = self._saved_streams
-                self._saved_streams = None
-
-    def _redirect(self) -> None:
-        if not self.console.is_terminal:
-            return
-        saved = (sys.stdout, sys.stderr)
-        sys.stdout = _LineProxy(saved[0])
-        sys.stderr = _LineProxy(saved[1])
-        if isinstance(self.console.file, _LineProxy):
-            # A console made without file= follows sys.stdout and would print into its own proxy.
-            sys.stdout, sys.stderr = saved
-            return
-        self._saved_streams = saved
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         with self._lock:
@@ -231,61 +215,3 @@ class LiveReporter:
         if self._estimate is None or self._work_total <= 0:
             return ""
         return f" · about {duration(max(self._estimate * self._work_left / self._work_total, 0.0))} left"
-
-
-class _LineProxy(io.TextIOBase):
-    """Stands in for sys.stdout or sys.stderr while the panel is drawn. Each thread's output is cut
-    into whole lines, which the refresher prints above the panel in one go: stages printing at once
-    garble neither the panel nor each other's lines, and megabytes of output cost one redraw per
-    refresh, not one per line."""
-
-    def __init__(self, original: TextIO) -> None:
-        self._original = original
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._lines: List[str] = []
-        self._partials: List[List[str]] = []
-
-    def _buffer(self) -> List[str]:
-        buf: Optional[List[str]] = getattr(self._local, "buf", None)
-        if buf is None:
-            buf = self._local.buf = []
-            with self._lock:
-                self._partials.append(buf)
-        return buf
-
-    def write(self, text: str) -> int:
-        buf = self._buffer()
-        *complete, rest = text.split("\n")
-        if complete:
-            complete[0] = "".join(buf) + complete[0]
-            buf.clear()
-            with self._lock:
-                self._lines.extend(complete)
-        if rest:
-            buf.append(rest)
-        return len(text)
-
-    def take(self) -> str:
-        """The whole lines written since the last call."""
-        with self._lock:
-            lines, self._lines = self._lines, []
-        return "\n".join(lines)
-
-    def end_partial_lines(self) -> None:
-        """At the end, a line without its newline is still shown."""
-        with self._lock:
-            for buf in self._partials:
-                if buf:
-                    self._lines.append("".join(buf))
-                    buf.clear()
-
-    def isatty(self) -> bool:
-        return False
-
-    def fileno(self) -> int:
-        return self._original.fileno()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._original, "encoding", "utf-8")

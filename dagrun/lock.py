@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Optional, Type
 
 from dagrun.errors import LockHeldError, StateError
+from dagrun.private_fds import keep_private, release
 
 
 def lock_path(state_path: Path) -> Path:
@@ -51,12 +52,13 @@ class RunLock:
             os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
         except OSError:
             pass
-        self._fd = fd
+        self._fd = keep_private(fd)  # a stage's forked helper must not hold the lock after dagrun
 
     def release(self) -> None:
         if self._fd >= 0:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, 0)
+            release(self._fd)
             os.close(self._fd)  # closing drops the flock
             self._fd = -1
 

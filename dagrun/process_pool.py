@@ -8,7 +8,6 @@ process group, which takes the programs the stage started with it."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import multiprocessing
 import os
@@ -26,48 +25,31 @@ class WorkerDied(Exception):
     """The process running a stage ended without answering: a crash, os._exit, or a kill."""
 
 
-class _Relay(io.TextIOBase):
-    """A worker's sys.stdout or sys.stderr: whole lines go to dagrun over the call's connection, in
-    order with the reply, and dagrun prints them through its own output (above the live view)."""
-
-    def __init__(self, conn: Connection, lock: threading.Lock, stream: int) -> None:
-        super().__init__()
-        self._conn, self._lock, self._stream = conn, lock, stream
-        self._pending = ""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self._pending += text
-            end = self._pending.rfind("\n") + 1
-            if end:
-                self._send(self._pending[:end])
-                self._pending = self._pending[end:]
-        return len(text)
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._pending:
-                self._send(self._pending)
-                self._pending = ""
-
-    def _send(self, text: str) -> None:
-        with contextlib.suppress(OSError):  # dagrun has gone; the output has nowhere to go
-            self._conn.send((_OUTPUT, self._stream, text))
+_starting = threading.Lock()  # the current folder is the process's: one worker starts at a time
+_empty: List[str] = []
 
 
-_OUTPUT, _REPLY = "output", "reply"
+def _empty_folder() -> str:
+    """A folder of this process's own that holds no file, removed at exit."""
+    if not _empty:
+        import atexit
+        import tempfile
+
+        _empty.append(tempfile.mkdtemp(prefix="dagrun-start-"))
+        atexit.register(os.rmdir, _empty[0])
+    return _empty[0]
 
 
-def _worker_main(conn: Connection) -> None:
+def _worker_main(conn: Connection, cwd: str) -> None:
     """A worker process: call what arrives, send back what it returned or raised, until told to stop."""
+    os.chdir(cwd)
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # its own process group: stopping a stage also stops the programs it started
-    lock = threading.Lock()  # the stage's threads print while the main thread replies
-    relays = [_Relay(conn, lock, 1), _Relay(conn, lock, 2)]
-    sys.stdout, sys.stderr = relays
+    # Descriptors 1 and 2 are dagrun's (its capture pipe, or the terminal), or the stage's log while
+    # one runs; line by line, as on a terminal, so that Python's lines and its programs' interleave.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
     while True:
         try:
             item = conn.recv()
@@ -77,22 +59,16 @@ def _worker_main(conn: Connection) -> None:
             return
         fn, args = item
         try:
-            reply: Tuple[str, bool, Any] = (_REPLY, True, fn(*args))
+            reply: Tuple[bool, Any] = (True, fn(*args))
         except BaseException as e:
-            reply = (_REPLY, False, e)
-        for relay in relays:
-            relay.flush()
-        with lock:
-            try:
-                conn.send(reply)
-            except Exception as e:  # the result or exception could not be pickled
-                conn.send((_REPLY, False, RuntimeError(f"the result could not be sent back to dagrun: {e!r}")))
-
-
-def _print(stream: int, text: str) -> None:
-    out = sys.stdout if stream == 1 else sys.stderr
-    out.write(text)
-    out.flush()
+            reply = (False, e)
+        for stream in (sys.stdout, sys.stderr):  # before the reply: dagrun shows it before the outcome
+            if stream is not None:
+                stream.flush()
+        try:
+            conn.send(reply)
+        except Exception as e:  # the result or exception could not be pickled
+            conn.send((False, RuntimeError(f"the result could not be sent back to dagrun: {e!r}")))
 
 
 class _Worker:
@@ -111,15 +87,10 @@ class _Worker:
             with self.pool.lock:
                 self.future = future
             conn.send((fn, args))
-            while True:
-                ready = wait([conn, process.sentinel])
-                if not (conn in ready or conn.poll()):
-                    raise EOFError
-                kind, *message = conn.recv()
-                if kind == _REPLY:
-                    ok, value = message
-                    break
-                _print(*message)
+            ready = wait([conn, process.sentinel])
+            if not (conn in ready or conn.poll()):
+                raise EOFError
+            ok, value = conn.recv()
         except (EOFError, OSError):
             self.forget_future()
             code = self.stop_process()
@@ -144,8 +115,17 @@ class _Worker:
             return self.conn, self.process
         self.stop_process()
         ours, theirs = self.pool.context.Pipe()
-        process = self.pool.context.Process(target=_worker_main, args=(theirs,), name=self.name, daemon=True)
-        process.start()
+        here = os.getcwd()
+        process = self.pool.context.Process(target=_worker_main, args=(theirs, here), name=self.name, daemon=True)
+        with _starting:
+            # A new interpreter imports much of the standard library with the current folder first on
+            # its path, before it learns dagrun's path: a `signal.py` or `types.py` beside the jobs
+            # would replace the real module. It starts in an empty folder, and moves to ours.
+            os.chdir(_empty_folder())
+            try:
+                process.start()
+            finally:
+                os.chdir(here)
         theirs.close()
         with self.pool.lock:
             self.process, self.conn = process, ours

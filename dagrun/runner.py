@@ -137,14 +137,16 @@ def run(
     which saves time with many stages; gc.unfreeze() at the end thaws whatever else was frozen too,
     so leave it off in a program that freezes objects itself. Raises DagrunError subclasses
     for bad input."""
+    from dagrun.capture import FdCapture
     from dagrun.durations import load_durations, save_durations
     from dagrun.events import NullReporter, RunFinished
     from dagrun.executors import make_pool
     from dagrun.fingerprints import load_fingerprints, save_fingerprints
     from dagrun.history import save_history
+    from dagrun.processes import children_now, descendants, stop_processes
     from dagrun.scheduler import execute
     from dagrun.signals import StopRequest, stop_on_signals
-    from dagrun.stage_logs import StageLogs, clear_logs, log_dir, tail
+    from dagrun.stage_logs import StageLogs, log_dir
     from dagrun.store import StateStore
 
     missing = [name for name in pipeline.names if not callable(jobs.get(name))]
@@ -177,40 +179,57 @@ def run(
         if freeze_gc:  # from here on, most objects that exist live until the run ends
             until_the_end.enter_context(_objects_set_aside())
         try:
-            stage_logs = None
-            if logs:
-                stage_logs = StageLogs(log_dir(path), pipeline.names)
-                clear_logs(stage_logs.folder, work.to_run)
-            if isinstance(executor, str):
-                pool = make_pool(executor, jobs, workers, dask_address=dask_address, logs=stage_logs)
-            else:
-                pool = executor
+            # Failures are kept in the logs even when output is shown instead (`logs` off), and a
+            # stage about to run has no log from an earlier run to be mistaken for its latest.
+            stage_logs = StageLogs(log_dir(path), pipeline.names)
+            stage_logs.clear(work.to_run)
+            show = getattr(reporter, "show_output", None)
+            capture = FdCapture(show, stage_logs if logs else None) if (logs or show is not None) else None
+            children_before = children_now()
+            if capture is not None:
+                capture.start()
             try:
-                with stop_on_signals(stop):
-                    result = execute(
-                        work,
-                        store,
-                        reporter,
-                        pool,
-                        fail_fast=fail_fast,
-                        timeout=timeout,
-                        stop=stop,
-                        notes=notes,
-                    )
+                if isinstance(executor, str):
+                    pool_logs = stage_logs if logs else None
+                    pool = make_pool(executor, jobs, workers, dask_address=dask_address, logs=pool_logs)
+                else:
+                    pool = executor
+                try:
+                    with stop_on_signals(stop):
+                        result = execute(
+                            work,
+                            store,
+                            reporter,
+                            pool,
+                            fail_fast=fail_fast,
+                            timeout=timeout,
+                            stop=stop,
+                            notes=notes,
+                            logs=stage_logs,
+                            drain_output=capture.drain if capture is not None else lambda: None,
+                        )
+                finally:
+                    if pool is not executor:
+                        pool.close(abandon=stop.requested)
+                    if stop.requested:  # a stop stops every program the run's stages started
+                        stop_processes(p for p in descendants([os.getpid()]) if p not in children_before)
             finally:
-                if pool is not executor:
-                    pool.close(abandon=stop.requested)
+                if capture is not None:
+                    capture.stop()
         except BaseException:
             store.abandon()  # the journal keeps every recorded outcome for the next run
             raise
         store.close()
-        if stage_logs is not None and result.failed:
+        if logs and result.failed:
             paths = {name: stage_logs.path(name) for name in result.failed}
-            result = replace(result, log_tails={name: (str(p), tuple(tail(p))) for name, p in paths.items()})
+            tails = {name: (str(p), tuple(stage_logs.output_tail(name))) for name, p in paths.items()}
+            result = replace(result, log_tails=tails)
         save_history(path, result, time.time())
         save_fingerprints(path, recorded, result.succeeded, jobs, pipeline.names)
-        if result.outcomes:
-            known.update((name, o.duration) for name, o in result.outcomes.items())
+        # Estimates come from successes only: a stage that failed at once says nothing of its time.
+        succeeded = [(name, o.duration) for name, o in result.outcomes.items() if o.status is StageStatus.SUCCESS]
+        if succeeded:
+            known.update(succeeded)
             save_durations(path, known, pipeline.names)
     result = replace(result, state=store.state)
     reporter.handle(RunFinished(result, time.time()))

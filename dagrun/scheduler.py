@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import replace
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from dagrun.calls import Outcome
 from dagrun.events import Event, Reporter, RunStarted, RunStopping, StageFinished, StageRetrying, StageStarted
@@ -27,6 +27,9 @@ from dagrun.signals import StopRequest
 from dagrun.state import StageStatus
 from dagrun.store import StateStore
 from dagrun.yielding_lock import YieldingLock
+
+if TYPE_CHECKING:
+    from dagrun.stage_logs import StageLogs
 
 POLL_INTERVAL = 0.05  # seconds between the reporter's turns: events reach it in batches
 
@@ -42,17 +45,22 @@ def execute(
     stop: Optional[StopRequest] = None,
     clock: Callable[[], float] = time.monotonic,
     notes: Tuple[str, ...] = (),
+    logs: Optional[StageLogs] = None,
+    drain_output: Callable[[], None] = lambda: None,
 ) -> RunResult:
     """Run `plan.to_run` in `pool`, at most `pool.workers` at a time, longest remaining chain first.
 
     A stage is submitted as soon as its last dependency succeeds; a failed stage's descendants never
     start. Each outcome is written to `store` by the thread that saw the stage finish, before any
     stage that needs it is submitted. A stage still running after `timeout` seconds fails, and the
-    pool stops it as far as it can. Call from one thread; the reporter hears events in that thread."""
+    pool stops it as far as it can. Each failed attempt's error is kept in its log in `logs`, and
+    `drain_output` is called before events are relayed, so that what stages wrote on descriptors 1 and
+    2 is shown before the lines saying they finished. Call from one thread; the reporter hears events
+    in that thread."""
     stop = stop or StopRequest()
     started_at = clock()
     reporter.handle(RunStarted(plan, pool.workers, time.time(), notes + pool.notes))
-    run = _Run(plan, store, pool, fail_fast, timeout, clock)
+    run = _Run(plan, store, pool, fail_fast, timeout, clock, logs)
     tick: Callable[[], None] = getattr(reporter, "tick", None) or (lambda: None)
     stop.listen(run.wake.set)
     try:
@@ -61,6 +69,7 @@ def execute(
             run.wake.wait(min(POLL_INTERVAL, store.seconds_to_snapshot()))
             run.wake.clear()
             run.submit(run.expire() + run.due())
+            drain_output()
             for event in run.drain():
                 reporter.handle(event)
             tick()
@@ -78,6 +87,7 @@ def execute(
         )
         if stopped:
             pool.close(abandon=True)
+    drain_output()
     for event in run.drain():
         reporter.handle(event)
     result = _result(plan, run.outcomes, run.running, run.started, stop, clock() - started_at)
@@ -95,8 +105,9 @@ class _Run:
         fail_fast: bool,
         timeout: Optional[float],
         clock: Callable[[], float],
+        logs: Optional[StageLogs] = None,
     ) -> None:
-        self.plan, self.store, self.pool = plan, store, pool
+        self.plan, self.store, self.pool, self.logs = plan, store, pool, logs
         self.workers, self.fail_fast, self.timeout, self.clock = pool.workers, fail_fast, timeout, clock
         self.stages = plan.pipeline.stages
         # Each attempt of a running stage has a token; an outcome that arrives for an attempt that
@@ -206,6 +217,8 @@ class _Run:
         (keeping its place among the running); any other outcome is final."""
         stage = self.stages[name]
         attempt = self.attempt.get(name, 1)
+        if error is not None and self.logs is not None:  # before a retry can write its first line
+            self.logs.note_failure(name, error)
         if status is StageStatus.SUCCESS or attempt > stage.retries or self.stopping:
             return self._finish(name, status, duration, error)
         now = time.time()

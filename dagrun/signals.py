@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -35,7 +36,8 @@ class StopRequest:
 @contextmanager
 def stop_on_signals(stop: StopRequest) -> Iterator[StopRequest]:
     """While inside, the stop signals request a stop instead of raising; outside the main thread,
-    where Python cannot set handlers, this does nothing and KeyboardInterrupt is left as it is."""
+    where Python cannot set handlers, this does nothing and KeyboardInterrupt is left as it is. The
+    handlers found are put back on the way out."""
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
@@ -46,9 +48,18 @@ def stop_on_signals(stop: StopRequest) -> Iterator[StopRequest]:
         # one run in a few hundred. The run loop looks at the flag at least every 50 ms.
         stop.request(signum, wake=False)
 
-    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    # A signal ignored when dagrun started stays ignored: SIGHUP under nohup, SIGINT for a job that
+    # a script started with `&`.
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield stop
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+
+
+def die_by(signum: int) -> None:
+    """End this process by `signum` itself, as Python does after an uncaught KeyboardInterrupt: a
+    calling shell script sees death by the signal and stops too, instead of going on."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)

@@ -433,6 +433,12 @@ def _name_problem(name: str) -> Optional[str]:
         return "is a Python keyword and cannot name a function; rename the stage"
     if name.startswith("_"):
         return "starts with '_', which marks a private name in Python; rename the stage"
+    if not name.isascii():
+        import unicodedata  # here: only names beyond ASCII need it
+
+        plain = unicodedata.normalize("NFKC", name)
+        if plain != name:  # a full-width A in `def` defines A: no function has this name
+            return f"is read by Python as '{plain}' (it normalizes names to NFKC); write '{plain}'"
     return None
 
 

@@ -1,14 +1,18 @@
 """Each stage's output in a log file of its own, `.dagrun/logs/STAGE.log` beside the state file:
-what it prints to stdout and stderr and the `logging` records of its thread, even with many
-stages printing at once in threads. The console stays for dagrun's own progress.
+what it prints to stdout and stderr, what the programs it starts write on descriptors 1 and 2, and
+the `logging` records of its thread, even with many stages printing at once in threads. The
+console stays for dagrun's own progress.
 
 A log file is created when a stage first writes, so silent stages cost no file; the logs of the
-stages a run is about to run are removed at its start, so a log is always from the latest run."""
+stages a run is about to run are removed at its start, so a log is always from the latest run. A
+failure's traceback is written at the end of its attempt's output, so `dagrun logs` shows it.
+
+This module owns where a stage's output goes inside dagrun's own process (threads); `capture.py`
+owns descriptors 1 and 2 of the process, and worker processes send theirs to the log themselves."""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import sys
@@ -17,13 +21,11 @@ import zlib
 from collections import Counter
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any, Dict, Iterable, List, Optional, Protocol, Sequence, Set, TextIO
+from typing import IO, Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, TextIO
 
 TAIL_LINES = 10  # of a failed stage's log, shown in the summary
-
-
-class Writable(Protocol):
-    def write(self, text: str, /) -> Any: ...
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # of `logging` records in a log
+RUN_LOG = "run-output.log"  # output that no one stage can be said to have written; never a stage's name
 
 
 def log_dir(state_path: Path) -> Path:
@@ -62,40 +64,58 @@ def clear_logs(folder: Path, names: Iterable[str]) -> None:
                 os.unlink(folder / entry)
 
 
-def tail(path: Path, lines: int = TAIL_LINES) -> List[str]:
-    """The last lines of a log, or none if there is no log."""
+def tail(path: Path, lines: int = TAIL_LINES, end: Optional[int] = None) -> List[str]:
+    """The last lines of a log up to byte `end` (where its output ends), or none if there is no log."""
     try:
         with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 64 * 1024))
-            text = f.read().decode("utf-8", "replace")
+            stop = f.seek(0, os.SEEK_END) if end is None else end
+            f.seek(max(0, stop - 64 * 1024))
+            text = f.read(stop - f.tell()).decode("utf-8", "replace")
     except OSError:
         return []
     return text.rstrip("\n").splitlines()[-lines:] if text.strip() else []
 
 
-class _Target:
-    """Where one stage's output goes: a file opened on the first write. Nothing is done per stage
-    until then, not even making the path: most stages of a large pipeline print nothing."""
+def open_log(path: Path) -> IO[str]:
+    """A log opened for appending, line by line, as a stage's stdout would be on a terminal: lines
+    from Python and from programs sharing the descriptor stay in order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
 
-    def __init__(self, logs: StageLogs, name: str, attempt: int) -> None:
-        self.logs, self.name, self.attempt = logs, name, attempt
+
+class Target:
+    """Where one stage attempt's output goes: a file opened on the first write (or when the stage
+    asks for a descriptor). Nothing is done per stage until then: most stages print nothing."""
+
+    def __init__(self, path: Path, attempt: int) -> None:
+        self.path, self.attempt = path, attempt
         self.file: Optional[IO[str]] = None
         self.lock = threading.Lock()  # the stage's print and its logging record may race
 
     @property
-    def header(self) -> str:
-        return "" if self.attempt == 1 else f"--- attempt {self.attempt} ---\n"
+    def stream(self) -> IO[str]:
+        if self.file is None:
+            with self.lock:
+                if self.file is None:
+                    file = open_log(self.path)
+                    if self.attempt > 1:
+                        file.write(f"--- attempt {self.attempt} ---\n")
+                    self.file = file
+        return self.file
 
-    def write(self, text: str) -> None:
+    def write(self, text: str) -> int:
+        stream = self.stream
         with self.lock:
-            if self.file is None:
-                self.path = self.logs.path(self.name)
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.file = open(self.path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by close()
-                if self.header:
-                    self.file.write(self.header)
-            self.file.write(text)
+            return stream.write(text)
+
+    def write_bytes(self, data: bytes) -> None:
+        """Bytes a program wrote on descriptor 1 or 2, after what Python has buffered."""
+        stream = self.stream
+        with self.lock:
+            stream.flush()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(stream.fileno(), view) :]
 
     def close(self) -> None:
         with self.lock:
@@ -103,35 +123,42 @@ class _Target:
                 self.file.close()
 
 
-class ThreadRouter(io.TextIOBase):
-    """Stands in for sys.stdout or sys.stderr: a thread that has a target in `local` (a stage's log,
-    or a buffer) writes there; any other thread to the stream it replaced."""
+class StreamRouter:
+    """Stands in for sys.stdout or sys.stderr: in a thread running a stage it is that stage's log
+    file, a real file with `fileno()`, `buffer` and `encoding`, so `subprocess.run(cmd,
+    stdout=sys.stdout)` writes there too; in any other thread it is the stream it replaced."""
 
     def __init__(self, original: TextIO, local: threading.local) -> None:
-        super().__init__()
         self.original = original
         self.local = local
 
-    def writable(self) -> bool:
-        return True
+    def _current(self) -> Any:
+        target: Optional[Target] = getattr(self.local, "target", None)
+        return self.original if target is None else target.stream
 
     def write(self, text: str) -> int:
-        target: Optional[Writable] = getattr(self.local, "target", None)
+        target: Optional[Target] = getattr(self.local, "target", None)
         if target is None:
             return self.original.write(text)
-        target.write(text)
-        return len(text)
+        return target.write(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
 
     def flush(self) -> None:
-        if getattr(self.local, "target", None) is None:
-            self.original.flush()
+        self._current().flush()
+
+    def fileno(self) -> int:
+        stream = self._current()
+        stream.flush()  # a program about to write on the descriptor comes after what was printed
+        return int(stream.fileno())
 
     def isatty(self) -> bool:
-        return False
+        return bool(self._current().isatty())
 
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return "utf-8"
+    def __getattr__(self, name: str) -> Any:  # buffer, encoding, errors, closed, mode, name, ...
+        return getattr(self._current(), name)
 
 
 class _RecordHandler(logging.Handler):
@@ -140,10 +167,10 @@ class _RecordHandler(logging.Handler):
     def __init__(self, local: threading.local) -> None:
         super().__init__()
         self.local = local
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
 
     def emit(self, record: logging.LogRecord) -> None:
-        target: Optional[_Target] = getattr(self.local, "target", None)
+        target: Optional[Target] = getattr(self.local, "target", None)
         if target is not None:
             try:
                 target.write(self.format(record) + "\n")
@@ -155,7 +182,8 @@ class _RecordHandler(logging.Handler):
 
 
 class StageLogs:
-    """Routes the output of stages running in this process's threads to their log files."""
+    """The log files of one state's stages, and the routing of output from stages that run in this
+    process's threads to them."""
 
     def __init__(self, folder: Path, names: Sequence[str]) -> None:
         self.folder = folder
@@ -165,6 +193,21 @@ class StageLogs:
         self._handler = _RecordHandler(self._local)
         self._lock = threading.Lock()
         self._attempts: Dict[str, int] = {}
+        self._output_end: Dict[str, int] = {}  # per failed stage: where its output ends, before the traceback
+        # The stage attempts running in threads of this process: while there is exactly one, what
+        # arrives on descriptors 1 and 2 is its output (see capture.py).
+        self.active: Set[Target] = set()
+        self.on_change: Callable[[], None] = lambda: None  # called before `active` changes
+
+    @property
+    def run_log(self) -> Path:
+        return self.folder / RUN_LOG
+
+    def clear(self, names: Iterable[str]) -> None:
+        """Before a run: the logs of the stages it will run, and the run's own log, are removed."""
+        clear_logs(self.folder, names)
+        with contextlib.suppress(OSError):
+            os.unlink(self.run_log)
 
     def path(self, name: str) -> Path:
         return _log_path(self.folder, name, self._clashing_names)
@@ -175,14 +218,14 @@ class StageLogs:
         return _clashing(self._names)
 
     def install(self) -> None:
-        """Take over sys.stdout and sys.stderr (whatever they are now, the live view's included)."""
+        """Take over sys.stdout and sys.stderr (whatever they are now)."""
         if self._installed is not None:  # the usual case, from the second stage on
             return
         with self._lock:
             if self._installed is None:
                 self._installed = (sys.stdout, sys.stderr)
-                sys.stdout = ThreadRouter(sys.stdout, self._local)
-                sys.stderr = ThreadRouter(sys.stderr, self._local)
+                sys.stdout = StreamRouter(sys.stdout, self._local)
+                sys.stderr = StreamRouter(sys.stderr, self._local)
                 logging.getLogger().addHandler(self._handler)
 
     def uninstall(self) -> None:
@@ -198,18 +241,28 @@ class StageLogs:
         attempt = self._attempts[name] = self._attempts.get(name, 0) + 1
         return attempt
 
-    def begin(self, name: str, attempt: int) -> _Target:
+    def begin(self, name: str, attempt: int) -> Target:
         """In the thread that runs stage `name`: from now on its output goes to its log."""
-        target = self._local.target = _Target(self, name, attempt)
+        target = self._local.target = Target(self.path(name), attempt)
+        self.on_change()
+        with self._lock:
+            self.active.add(target)
         return target
 
-    def end(self, target: _Target) -> None:
+    def end(self, target: Target) -> None:
+        self.on_change()  # what its programs wrote is still its own
+        with self._lock:
+            self.active.discard(target)
         self._local.target = None
         target.close()
 
+    def single_active(self) -> Optional[Target]:
+        with self._lock:
+            return next(iter(self.active)) if len(self.active) == 1 else None
+
     def append(self, name: str, attempt: int, text: str) -> None:
         """Output that reached this process at once, when the stage was over (from a Dask worker)."""
-        target = _Target(self, name, attempt)
+        target = Target(self.path(name), attempt)
         try:
             target.write(text)
         except OSError:  # like a stage's own write, a failure here costs only the log
@@ -217,5 +270,31 @@ class StageLogs:
         finally:
             target.close()
 
+    def note_failure(self, name: str, error: str) -> None:
+        """Keep a failed attempt's traceback (or why dagrun ended it) after its output."""
+        path = self.path(name)
+        try:
+            with open_log(path) as f:
+                self._output_end[name] = f.tell()
+                f.write(error.rstrip("\n") + "\n")
+        except OSError:  # costs only the log
+            pass
 
-__all__ = ["TAIL_LINES", "StageLogs", "ThreadRouter", "clear_logs", "log_dir", "log_path", "tail"]
+    def output_tail(self, name: str) -> List[str]:
+        """The end of a failed stage's output, without the traceback kept after it."""
+        return tail(self.path(name), end=self._output_end.get(name))
+
+
+__all__ = [
+    "LOG_FORMAT",
+    "RUN_LOG",
+    "TAIL_LINES",
+    "StageLogs",
+    "StreamRouter",
+    "Target",
+    "clear_logs",
+    "log_dir",
+    "log_path",
+    "open_log",
+    "tail",
+]

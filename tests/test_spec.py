@@ -92,6 +92,8 @@ BAD = [
     ("!!python/name:os.system a: []\n", ["tag"]),
     ("a: [b]\nb: [a]\nc: [zz]\nd: e\n", ["2 problems", "'zz', which is not a stage", "'d: [e]'"]),
     ("a: [b, b]\nb: []\n", ["lists 'b' twice"]),
+    ("\uff21: []\n", ["s.yaml:1:", "is read by Python as 'A'", "write 'A'"]),  # full-width A
+    ("\ufb01x: []\n", ["is read by Python as 'fix'"]),  # the ligature fi
 ]
 
 

@@ -72,34 +72,43 @@ def test_output_goes_to_each_stages_log_and_the_console_stays_clean(folder: Path
 def test_dagrun_logs_prints_a_stages_latest_log(folder: Path) -> None:
     run_dagrun("run", "--jobs", "jobs", cwd=folder)
     shown = run_dagrun("logs", "stages.yaml", "Fails", cwd=folder)
-    assert shown.returncode == 0 and shown.stdout == "working on it\nalmost there\n"
+    assert shown.returncode == 0 and shown.stdout.startswith("working on it\nalmost there\nTraceback")
+    assert shown.stdout.endswith('raise RuntimeError("it broke")\nRuntimeError: it broke\n')  # kept after the output
     quiet = run_dagrun("logs", "stages.yaml", "Quiet", cwd=folder)
     assert quiet.returncode == 2 and "Quiet has no log: it printed nothing" in quiet.stderr
     unknown = run_dagrun("logs", "stages.yaml", "Tlak", cwd=folder)
     assert unknown.returncode == 2 and "did you mean 'Talk'" in unknown.stderr
     short = run_dagrun("logs", "Fails", cwd=folder)  # just the stage: stages.yaml is the file
-    assert short.returncode == 0 and short.stdout == "working on it\nalmost there\n"
+    assert short.returncode == 0 and short.stdout == shown.stdout
     nothing = run_dagrun("logs", cwd=folder)
     assert nothing.returncode == 2 and "name the stage" in nothing.stderr
     # A later run replaces the log of each stage it runs, and keeps the others.
     write(folder, "jobs.py", JOBS.replace('print("working on it")', 'print("second try")'))
     run_dagrun("run", "--jobs", "jobs", cwd=folder)
-    assert (logs(folder) / "Fails.log").read_text() == "second try\nalmost there\n"
+    assert (logs(folder) / "Fails.log").read_text().startswith("second try\nalmost there\nTraceback")
     assert (logs(folder) / "Talk.log").exists()
 
 
-def test_show_output_prints_to_the_console_and_writes_no_logs(folder: Path) -> None:
+def test_show_output_prints_to_the_console_and_keeps_only_failures_in_logs(folder: Path) -> None:
+    run_dagrun("run", "--jobs", "jobs", "--progress", "plain", cwd=folder)
+    assert (logs(folder) / "Talk.log").exists()
+    run_dagrun("reset", cwd=folder)
     out = run_dagrun("run", "--jobs", "jobs", "--show-output", "--progress", "plain", cwd=folder)
     assert "talk to stdout" in out.stdout and "talk to stderr" in out.stderr
-    assert not logs(folder).exists()
+    # No log from the earlier run passes for the latest; a failure's traceback is still kept.
+    talk = run_dagrun("logs", "Talk", cwd=folder)
+    assert talk.returncode == 2 and "Talk has no log" in talk.stderr
+    assert (logs(folder) / "Fails.log").read_text().startswith("Traceback (most recent call last):")
 
 
 def test_retries_append_their_attempts_to_one_log(folder: Path) -> None:
     write(folder, "stages.yaml", "Fails: {retries: 1}\n")
     run_dagrun("run", "--jobs", "jobs", cwd=folder)
-    assert (logs(folder) / "Fails.log").read_text() == (
-        "working on it\nalmost there\n--- attempt 2 ---\nworking on it\nalmost there\n"
-    )
+    text = (logs(folder) / "Fails.log").read_text()
+    first, second = text.split("--- attempt 2 ---\n")
+    for attempt in (first, second):  # each attempt's output, then its traceback
+        assert attempt.startswith("working on it\nalmost there\nTraceback (most recent call last):\n")
+        assert attempt.endswith("RuntimeError: it broke\n")
 
 
 def test_threads_printing_at_once_each_reach_their_own_log(tmp_path: Path) -> None:
