@@ -22,7 +22,8 @@ Exit codes:
   1    a stage failed, or was blocked by a failure upstream
   2    bad input: stages file, jobs module, state file or usage
   3    another dagrun is using the same state file
-  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP
+  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP (dagrun
+       saves the state, then ends by the signal itself, so calling scripts stop too)
 """
 
 STAGES_ARG = click.argument(

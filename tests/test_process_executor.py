@@ -49,6 +49,9 @@ def Cpu2():
 def Join():
     _record("Join", time.time())
 
+def Warm():
+    _record("Warm", time.time())
+
 def Exits():
     os._exit(3)
 
@@ -133,11 +136,12 @@ def test_a_stage_that_kills_its_worker_fails_alone_and_the_run_goes_on(folder: P
 
 
 def test_a_timeout_kills_the_stage_and_the_programs_it_started(folder: Path) -> None:
-    began = time.monotonic()
-    result = run(folder, "Hangs: []\nCpu2: []\nJoin: [Cpu2]\n", workers=2, timeout=1.5)
-    assert time.monotonic() - began < 20  # not the 60 s the stage would take
-    assert result.state == {"Hangs": F, "Cpu2": S, "Join": S}
-    assert "timed out after 1.5 s" in (result.outcomes["Hangs"].error or "")
+    # One worker, warmed by Warm: when Hangs is submitted and its timeout starts to count, its
+    # worker has started and imported the jobs, so Hangs starts its program at once, even on a
+    # busy machine. Had the timeout not stopped it, Hangs would have succeeded after 60 s.
+    result = run(folder, "Warm: []\nHangs: [Warm]\nCpu2: []\nJoin: [Cpu2]\n", workers=1, timeout=5)
+    assert result.state == {"Warm": S, "Hangs": F, "Cpu2": S, "Join": S}
+    assert "timed out after 5 s" in (result.outcomes["Hangs"].error or "")
     assert_stage_and_child_die(folder)
 
 

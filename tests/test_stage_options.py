@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -146,10 +145,9 @@ def test_retry_delay_waits_between_attempts(tmp_path: Path) -> None:
 
 def test_fail_fast_does_not_wait_for_a_retry(tmp_path: Path) -> None:
     pipeline, jobs = load(tmp_path, "Hopeless: {retries: 5, retry_delay: 30}\nFlaky: []\n")
-    began = time.monotonic()
     result = dagrun.run(pipeline, jobs, fail_fast=True, workers=2)
-    assert time.monotonic() - began < 10
     assert result.state["Hopeless"] is F and result.state["Flaky"] is F
+    assert count(tmp_path, "Hopeless") == 1  # waiting out the delays would have run all six attempts
 
 
 def test_a_stage_timeout_fails_that_stage_only(tmp_path: Path) -> None:
