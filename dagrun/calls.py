@@ -171,7 +171,7 @@ def run_captured_stage(ref: ModuleRef, name: str) -> Tuple[Outcome, str]:
             sys.stderr = StreamRouter(sys.stderr, _routes)
     fd, file = tempfile.mkstemp(prefix="dagrun-stage-", suffix=".log")
     os.close(fd)
-    target = _routes.target = Target(Path(file), 1)
+    target = _routes.target = Target(None, "", 1, Path(file))
     try:
         alone = _descriptors.acquire(blocking=False)
         try:

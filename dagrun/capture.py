@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import fcntl
 import os
 import select
 import sys
+import termios
 import threading
 from typing import IO, Callable, Iterator, List, Optional, TextIO
 
@@ -23,6 +25,7 @@ from dagrun.private_fds import keep_private, release
 from dagrun.stage_logs import StageLogs, open_log
 
 CHUNK = 1 << 16
+_NOTHING = bytes(4)  # FIONREAD's answer for an empty pipe
 
 
 def own_stream(stream: TextIO) -> TextIO:
@@ -74,7 +77,7 @@ class FdCapture:
         sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
         if self._logs is not None:
-            self._logs.on_change = self.drain
+            self._logs.on_end = self.drain_if_waiting
         self._reader = threading.Thread(target=self._read_loop, name="dagrun-output", daemon=True)
         self._reader.start()
 
@@ -98,7 +101,7 @@ class FdCapture:
             release(fd)
             os.close(fd)
         if self._logs is not None:
-            self._logs.on_change = lambda: None
+            self._logs.on_end = lambda: None
         text = "".join(self._partial) + self._decoder.decode(b"", final=True)
         self._partial.clear()
         if text:
@@ -114,9 +117,19 @@ class FdCapture:
                 return
             self.drain()
 
+    def drain_if_waiting(self) -> None:
+        """`drain`, for when a stage ends: asking the pipe whether it holds anything costs little,
+        where taking the lock and reading every time cost a third of a 10,000-stage run."""
+        try:
+            waiting = fcntl.ioctl(self._read_fd, termios.FIONREAD, _NOTHING)
+        except OSError:  # closed by stop()
+            return
+        if waiting != _NOTHING:
+            self.drain()
+
     def drain(self) -> None:
-        """Handle whatever the pipe holds now: a stage that ends, or starts beside another, calls
-        this first, so that what its programs wrote is put down to it while that can be told."""
+        """Handle whatever the pipe holds now: a stage that ends calls this first (when the pipe
+        holds anything), so that what its programs wrote is put down to it while that can be told."""
         with self._lock:
             while True:
                 try:

@@ -87,10 +87,18 @@ class Target:
     """Where one stage attempt's output goes: a file opened on the first write (or when the stage
     asks for a descriptor). Nothing is done per stage until then: most stages print nothing."""
 
-    def __init__(self, path: Path, attempt: int) -> None:
-        self.path, self.attempt = path, attempt
+    def __init__(self, logs: Optional[StageLogs], name: str, attempt: int, path: Optional[Path] = None) -> None:
+        self.logs, self.name, self.attempt = logs, name, attempt
+        self._path = path
         self.file: Optional[IO[str]] = None
         self.lock = threading.Lock()  # the stage's print and its logging record may race
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            assert self.logs is not None
+            self._path = self.logs.path(self.name)
+        return self._path
 
     @property
     def stream(self) -> IO[str]:
@@ -197,7 +205,7 @@ class StageLogs:
         # The stage attempts running in threads of this process: while there is exactly one, what
         # arrives on descriptors 1 and 2 is its output (see capture.py).
         self.active: Set[Target] = set()
-        self.on_change: Callable[[], None] = lambda: None  # called before `active` changes
+        self.on_end: Callable[[], None] = lambda: None  # before a stage leaves `active`
 
     @property
     def run_log(self) -> Path:
@@ -243,26 +251,23 @@ class StageLogs:
 
     def begin(self, name: str, attempt: int) -> Target:
         """In the thread that runs stage `name`: from now on its output goes to its log."""
-        target = self._local.target = Target(self.path(name), attempt)
-        self.on_change()
-        with self._lock:
-            self.active.add(target)
+        target = self._local.target = Target(self, name, attempt)
+        self.active.add(target)  # one step under the GIL: no lock for the ten thousand
         return target
 
     def end(self, target: Target) -> None:
-        self.on_change()  # what its programs wrote is still its own
-        with self._lock:
-            self.active.discard(target)
+        self.on_end()  # what its programs wrote, and dagrun has not read yet, is still its own
+        self.active.discard(target)
         self._local.target = None
         target.close()
 
     def single_active(self) -> Optional[Target]:
-        with self._lock:
-            return next(iter(self.active)) if len(self.active) == 1 else None
+        active = tuple(self.active)  # a copy made in one step, while stages come and go
+        return active[0] if len(active) == 1 else None
 
     def append(self, name: str, attempt: int, text: str) -> None:
         """Output that reached this process at once, when the stage was over (from a Dask worker)."""
-        target = Target(self.path(name), attempt)
+        target = Target(self, name, attempt)
         try:
             target.write(text)
         except OSError:  # like a stage's own write, a failure here costs only the log
