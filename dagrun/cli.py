@@ -417,7 +417,7 @@ def logs(stages_file: Path, stage: Optional[str], state_path: Optional[Path]) ->
     `dagrun logs Coverage` reads stages.yaml; `dagrun logs other.yaml Coverage` another file.
     """
     from dagrun.errors import UsageError
-    from dagrun.runner import default_state_path
+    from dagrun.runner import state_file
     from dagrun.spec import load_pipeline
     from dagrun.stage_logs import log_dir, log_path
 
@@ -427,7 +427,7 @@ def logs(stages_file: Path, stage: Optional[str], state_path: Optional[Path]) ->
         raise UsageError("name the stage whose log to print", hint="dagrun logs Test, or dagrun logs stages.yaml Test")
     pipeline = load_pipeline(stages_file)
     (name,) = pipeline.check_names([stage])
-    path = log_path(log_dir(Path(os.path.abspath(state_path or default_state_path(pipeline)))), name, pipeline.names)
+    path = log_path(log_dir(state_file(pipeline, state_path)), name, pipeline.names)
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             for chunk in iter(lambda: f.read(1 << 16), ""):

@@ -3,11 +3,10 @@ start the longest chains of work first. A hint, not state: losing it only costs 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Dict, Mapping, Sequence
 
-from dagrun.state import read_json_quietly, replace_quietly
+from dagrun.state import note_skipped, read_json_quietly, replace_quietly, sane_seconds
 
 
 def durations_path(state_path: Path) -> Path:
@@ -16,12 +15,11 @@ def durations_path(state_path: Path) -> Path:
 
 def load_durations(state_path: Path) -> Dict[str, float]:
     """Seconds per stage from earlier runs; empty if there is no file or it is not readable."""
-    raw = read_json_quietly(durations_path(state_path))
-    return {
-        str(k): float(v)
-        for k, v in raw.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-    }
+    path = durations_path(state_path)
+    raw = read_json_quietly(path)
+    known = {str(k): float(v) for k, v in raw.items() if sane_seconds(v)}
+    note_skipped(path, len(raw) - len(known), "not a number of seconds")
+    return known
 
 
 def save_durations(state_path: Path, known: Mapping[str, float], names: Sequence[str]) -> None:

@@ -16,7 +16,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 from dagrun.digest import digest
 from dagrun.jobs import Job
-from dagrun.state import StageStatus, State, read_json_quietly, replace_quietly
+from dagrun.state import StageStatus, State, note_skipped, read_json_quietly, replace_quietly
 
 
 def fingerprints_path(state_path: Path) -> Path:
@@ -55,8 +55,11 @@ def _plain(value: object) -> object:
 
 
 def load_fingerprints(state_path: Path) -> Dict[str, str]:
-    raw = read_json_quietly(fingerprints_path(state_path))
-    return {str(k): v for k, v in raw.items() if isinstance(v, str)}
+    path = fingerprints_path(state_path)
+    raw = read_json_quietly(path)
+    recorded = {str(k): v for k, v in raw.items() if isinstance(v, str)}
+    note_skipped(path, len(raw) - len(recorded), "not a fingerprint")
+    return recorded
 
 
 def save_fingerprints(

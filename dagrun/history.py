@@ -13,7 +13,7 @@ from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional
 
 from dagrun.render import STOPPED, last_line
 from dagrun.result import RunResult
-from dagrun.state import StageStatus, replace_quietly
+from dagrun.state import StageStatus, note_skipped, replace_quietly, sane_seconds
 
 MAX_BYTES = 16 * 2**20  # past this, the oldest half of the history is dropped
 
@@ -92,24 +92,31 @@ def _line(name: str, start: float, end: float, duration: float, outcome: str, er
 
 
 def read_history(state_path: Path) -> Iterator[Execution]:
-    """Every readable record, oldest first."""
+    """Every readable record, oldest first; damaged ones are skipped, with a note."""
+    path = history_path(state_path)
+    skipped = 0
     try:
-        with open(history_path(state_path), encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 record = _parse(line)
                 if record is not None:
                     yield record
+                elif line.strip():
+                    skipped += 1
     except OSError:
         return
+    note_skipped(path, skipped, "not a record of a stage's run")
 
 
 def _parse(line: str) -> Optional[Execution]:
     try:
         stage, start, end, duration, outcome, attempt, error = json.loads(line)
+        if not (sane_seconds(start) and sane_seconds(end) and sane_seconds(duration)):
+            return None  # NaN, Infinity or 1e308 would break every use of the record
         return Execution(
             str(stage), float(start), float(end), float(duration), str(outcome), int(attempt), error and str(error)
         )
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
 
 

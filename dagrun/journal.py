@@ -117,6 +117,13 @@ def replay(path: Path) -> Tuple[List[Record], bool]:
         data = path.read_bytes().rstrip(b"\0")  # the part of the last chunk not yet written
     except FileNotFoundError:
         return [], False
+    except OSError as e:  # a folder, or anything else that is not a journal dagrun can read
+        from dagrun.errors import StateError
+
+        raise StateError(
+            f"{path}: cannot read the journal: {e.strerror}",
+            hint="this path belongs to dagrun's journal of the state file: move what is there away",
+        ) from None
     records: List[Record] = []
     lines = data.split(b"\n")
     complete, tail = lines[:-1], lines[-1]

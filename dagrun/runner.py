@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -54,9 +55,43 @@ def default_state_path(pipeline: Pipeline) -> Path:
     return pipeline.path.parent / STATE_FILE_NAME
 
 
-def _state_path(pipeline: Pipeline, state_path: Optional[Union[str, Path]]) -> Path:
+MAX_STATE_NAME = 200  # bytes: its side files add a dot and up to 10 characters, within a file name's 255
+
+
+def state_file(pipeline: Pipeline, given: Optional[Union[str, Path]] = None) -> Path:
+    """The state file of `pipeline` (`given`, or state.yml beside its stages file), absolute and with
+    links resolved: every file of one state (the lock, the journal, the logs, the history) is named
+    from this one path, so a link to a state file can never bypass the lock of a run that uses it.
+    Refuses, before anything is written, a path that is not a file dagrun could replace (a device,
+    a folder, a FIFO), a name too long for its side files, and a state that another stages file in
+    the same folder keeps (StateError)."""
+    from dagrun.errors import StateError
+    from dagrun.owner import check_owner
+
+    shown = str(given or default_state_path(pipeline))
     # Absolute from the start: a stage that calls os.chdir() must not move the state file.
-    return Path(os.path.abspath(state_path or default_state_path(pipeline)))
+    path = Path(os.path.realpath(shown))
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise StateError(f"{shown}: cannot read the state file: {e.strerror}") from None
+    else:
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+            raise StateError(
+                f"{shown} is {kind}, not a state file: dagrun replaces its state file as a whole",
+                hint="pass --state with the path of a file (it need not exist yet)",
+            )
+    if len(os.fsencode(path.name)) > MAX_STATE_NAME:
+        raise StateError(
+            f"{shown}: the state file's name is longer than {MAX_STATE_NAME} bytes, too long for the side "
+            "files named after it",
+            hint="choose a shorter --state",
+        )
+    check_owner(path, pipeline.path, shown)
+    return path
 
 
 def plan(
@@ -72,7 +107,7 @@ def plan(
     `jobs`, the plan knows which succeeded stages' code has changed since."""
     from dagrun.durations import load_durations
 
-    path = _state_path(pipeline, state_path)
+    path = state_file(pipeline, state_path)
     state = read_state(path, pipeline.names)
     changed = _changed_code(path, state, jobs) if jobs is not None else ()
     return _plan(pipeline, state, load_durations(path), targets, force, changed, rerun_changed)
@@ -143,6 +178,7 @@ def run(
     from dagrun.executors import make_pool
     from dagrun.fingerprints import load_fingerprints, save_fingerprints
     from dagrun.history import save_history
+    from dagrun.owner import claim
     from dagrun.processes import children_now, descendants, stop_processes
     from dagrun.scheduler import execute
     from dagrun.signals import StopRequest, stop_on_signals
@@ -159,10 +195,11 @@ def run(
 
         raise UsageError(f"the timeout must be a positive number of seconds, not {timeout:g}")
     targets, force = pipeline.check_names(targets), pipeline.check_names(force)
-    path = _state_path(pipeline, state_path)
+    path = state_file(pipeline, state_path)
     reporter = reporter or NullReporter()
     stop = stop or StopRequest()
     with _run_lock(path), ExitStack() as until_the_end:
+        claim(path, pipeline.path)
         store = StateStore.open(path, pipeline.names)
         notes: Tuple[str, ...] = ()
         if store.dropped_damaged_journal:
@@ -176,6 +213,7 @@ def run(
         work = _plan(pipeline, store.state, known, targets, force, changed, rerun_changed)
         if work.cleared:  # before anything runs: a crash must not leave their old SUCCESS standing
             store.record({name: StageStatus.PENDING for name in work.cleared})
+            store.check()
         if freeze_gc:  # from here on, most objects that exist live until the run ends
             until_the_end.enter_context(_objects_set_aside())
         try:
@@ -243,7 +281,7 @@ def status(
     its code changed since it succeeded. Reads, never writes."""
     from dagrun.history import read_history, stage_reports
 
-    path = _state_path(pipeline, state_path)
+    path = state_file(pipeline, state_path)
     state = read_state(path, pipeline.names)
     changed = _changed_code(path, state, jobs) if jobs is not None else None
     return stage_reports(state, read_history(path), changed)
@@ -261,7 +299,7 @@ def reset(
     downstream (just them with `only`); or, with `failed`, every FAILED stage. Returns the cleared
     stages' statuses before, or None when the whole state file was unreadable and was replaced."""
     names = pipeline.check_names(stages)
-    path = _state_path(pipeline, state_path)
+    path = state_file(pipeline, state_path)
 
     def choose(state: State) -> Tuple[str, ...]:
         chosen = set(pipeline.names)
@@ -272,6 +310,9 @@ def reset(
         return tuple(name for name in pipeline.names if name in chosen)
 
     with _run_lock(path):
+        from dagrun.owner import claim
+
+        claim(path, pipeline.path)
         return reset_state(path, pipeline.names, None if not (names or failed) else choose)
 
 
@@ -293,8 +334,11 @@ def mark(
     names = pipeline.check_names(stages)
     if status not in (StageStatus.SUCCESS, StageStatus.FAILED):
         raise UsageError(f"a stage can be marked SUCCESS or FAILED, not {status.text}", hint="use `dagrun reset`")
-    path = _state_path(pipeline, state_path)
+    path = state_file(pipeline, state_path)
     with _run_lock(path):
+        from dagrun.owner import claim
+
+        claim(path, pipeline.path)
         store = StateStore.open(path, pipeline.names)
         try:
             state = store.state
@@ -311,6 +355,7 @@ def mark(
                             )
             before = {name: state[name] for name in names}
             store.record({name: status for name in names})
+            store.check()
         except BaseException:
             store.abandon()
             raise

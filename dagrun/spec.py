@@ -325,7 +325,8 @@ def _validate(path: Path, raw: List[_RawStage], problems: List[str]) -> Pipeline
         problem = _name_problem(stage.name)
         if problem:
             at = f"{path}:{stage.line}" if stage.line else str(path)
-            problems.append(f"{at}: stage '{stage.name}' {problem}")
+            shown = stage.name if len(stage.name) <= 60 else f"{stage.name[:40]}..."
+            problems.append(f"{at}: stage '{shown}' {problem}")
         deps = tuple([dep for dep, _ in stage.needs])
         if stage.name in deps or not names.issuperset(deps) or len(set(deps)) < len(deps):
             problems += _dependency_problems(path, stage, names)
@@ -425,8 +426,14 @@ def _needs(path: Path, name: str, value: yaml.Node, problems: List[str]) -> Opti
     return needs
 
 
+MAX_NAME_BYTES = 200  # a stage's name names its log file, and a file name holds at most 255 bytes
+
+
 def _name_problem(name: str) -> Optional[str]:
     """Why `name` cannot be a stage, or None: each stage calls the function of the same name."""
+    if len(name) > MAX_NAME_BYTES // 4 and len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        size = len(name.encode("utf-8"))
+        return f"is {size} bytes long; a stage name can have at most {MAX_NAME_BYTES} (it names a log file)"
     if not name.isidentifier():
         return "cannot name a Python function; use letters, digits and underscores, not starting with a digit"
     if keyword.iskeyword(name):

@@ -29,7 +29,10 @@ RUN_LOG = "run-output.log"  # output that no one stage can be said to have writt
 
 
 def log_dir(state_path: Path) -> Path:
-    return state_path.parent / ".dagrun" / "logs"
+    """`.dagrun/logs` for state.yml, as the seed's layout has it; each other state file has a
+    folder of its own, so that two states in one folder never share (or clear) each other's logs."""
+    logs = "logs" if state_path.name == "state.yml" else f"logs.{state_path.name}"
+    return state_path.parent / ".dagrun" / logs
 
 
 def log_path(folder: Path, name: str, names: Sequence[str] = ()) -> Path:

@@ -154,6 +154,23 @@ def write_atomically(path: Path, data: bytes) -> None:
     fsync_folder(path.parent)
 
 
+MAX_SECONDS = 1e10  # past any real duration or clock reading (the year 2286): a damaged hint
+
+
+def sane_seconds(value: object) -> bool:
+    """A duration or time read from a hint file: a real number, not NaN, infinite or absurd."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= MAX_SECONDS
+
+
+def note_skipped(path: Path, count: int, what: str) -> None:
+    """Say that a hint file had entries that were skipped: dagrun goes on without them."""
+    if count:
+        import logging
+
+        noun = "entry" if count == 1 else "entries"
+        logging.getLogger("dagrun").warning(f"dagrun: note: {path}: {count} {noun} skipped ({what})")
+
+
 def read_json_quietly(path: Path) -> Dict[str, Any]:
     """For hints: the JSON object in `path`, or an empty one if it is missing, unreadable or not an
     object; a lost hint costs time, never correctness."""

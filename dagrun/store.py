@@ -105,7 +105,9 @@ class StateStore:
             return dict(self._state)
 
     def record(self, changes: Dict[str, StageStatus]) -> bool:
-        """Record status changes now, from any thread; False if the store was closed first."""
+        """Record status changes now, from any thread; False if they could not be: the store was
+        closed first, or the journal cannot be written (then nothing more may start: `check`
+        raises the error in the run loop)."""
         with self._lock:
             return self._record_locked(changes)
 
@@ -117,11 +119,9 @@ class StateStore:
                 self._record_locked(changes)
 
     def _record_locked(self, changes: Dict[str, StageStatus]) -> bool:
-        if self._closed:
+        if self._closed or self.error is not None:
             return False
-        self._state.update(changes)
-        self._dirty = True
-        if self._journal is not None and self.error is None:
+        if self._journal is not None:
             try:
                 self._journal.append([(name, TEXT[status]) for name, status in changes.items()])
             except OSError as e:
@@ -131,6 +131,9 @@ class StateStore:
                     "the run stops so that no outcome goes unrecorded",
                     hint="check free space and permissions of the folder, then run again",
                 )
+                return False  # a stage after an outcome that was never recorded must not start
+        self._state.update(changes)
+        self._dirty = True
         return True
 
     def check(self) -> None:
@@ -200,6 +203,11 @@ def reset_state(
     state = store.state
     chosen = names if choose is None else choose(state)
     store.record({name: StageStatus.PENDING for name in chosen})
+    try:
+        store.check()
+    except StateError:
+        store.abandon()
+        raise
     store.close()
     return {name: state[name] for name in chosen}
 
