@@ -42,6 +42,38 @@ def own_stream(stream: TextIO) -> TextIO:
     return open(keep_private(os.dup(fd)), "w", encoding=encoding, errors=errors, buffering=1)
 
 
+class SafeStream:
+    """dagrun's own progress or event stream, which the run does not depend on: once writing to it
+    fails (a reader that went away, `| head`; a full disk, `--events /dev/full`), it is dropped
+    and the run goes on to the end, its state saved; `error` says what happened."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.error: Optional[OSError] = None
+
+    def write(self, text: str) -> int:
+        if self.error is None:
+            try:
+                return self.stream.write(text)
+            except OSError as e:
+                self.error = e
+        return len(text)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self.stream.flush()
+            except OSError as e:
+                self.error = e
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stream.close()
+
+    def __getattr__(self, name: str) -> object:  # isatty, fileno, encoding: rich asks for them
+        return getattr(self.stream, name)
+
+
 class FdCapture:
     """Descriptors 1 and 2 of this process lead into a pipe while it is started. Whole lines that
     cannot be given to one stage go to `show` (above the live view; by default, to the terminal as
@@ -197,4 +229,4 @@ def descriptors_to(fd: int) -> Iterator[None]:
         os.close(saved[1])
 
 
-__all__ = ["FdCapture", "descriptors_to", "own_stream"]
+__all__ = ["FdCapture", "SafeStream", "descriptors_to", "own_stream"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -263,7 +264,7 @@ def run(
         close = getattr(reporter, "close", None)
         if close is not None:
             close()  # restore the terminal whatever happened
-    sys.stdout.flush()
+        _tell_lost_outputs()
     raise click.exceptions.Exit(result.exit_code)
 
 
@@ -271,9 +272,10 @@ def _reporter(progress: str, state_path: str, events: Optional[str]) -> Any:
     """The progress shown to people, and with --events the stream for programs. With `--events -`
     the stream takes stdout and the progress goes to stderr. Both write to descriptors of their own,
     which stay the terminal's while the run captures descriptors 1 and 2."""
-    from dagrun.capture import own_stream
+    from dagrun.capture import SafeStream, own_stream
 
-    out = own_stream(sys.stderr if events == "-" else sys.stdout)
+    out: Any = SafeStream(own_stream(sys.stderr if events == "-" else sys.stdout))
+    _outputs.append(out)
     if progress == "auto":
         term = os.environ.get("TERM", "")
         progress = "live" if out.isatty() and term not in ("dumb", "") else "plain"
@@ -293,14 +295,34 @@ def _reporter(progress: str, state_path: str, events: Optional[str]) -> Any:
     from dagrun.events import Fanout
 
     if events == "-":
-        return Fanout(shown, EventStream(own_stream(sys.stdout)))
+        stream = SafeStream(own_stream(sys.stdout))
+        _outputs.append(stream)
+        return Fanout(shown, EventStream(stream))  # type: ignore[arg-type]
     try:
-        stream = open(events, "w", encoding="utf-8")  # noqa: SIM115 - closed by the Fanout
+        stream = SafeStream(open(events, "w", encoding="utf-8"))  # noqa: SIM115 - closed by the Fanout
     except OSError as e:
         from dagrun.errors import UsageError
 
         raise UsageError(f"cannot write the events file {events}: {e.strerror}") from None
-    return Fanout(shown, EventStream(stream), closing=stream)
+    _outputs.append(stream)
+    return Fanout(shown, EventStream(stream), closing=stream)  # type: ignore[arg-type]
+
+
+_outputs: List[Any] = []  # the run's progress and event streams, whose failure is told at the end
+
+
+def _tell_lost_outputs() -> None:
+    """The run went on without an output that failed: say so once, where it can still be read."""
+    for out in _outputs:
+        if out.error is not None:
+            what = "the events file" if out is not _outputs[0] else "the progress output"
+            with contextlib.suppress(OSError):
+                sys.stderr.write(
+                    f"dagrun: note: {what} could not be written ({out.error.strerror or out.error}); "
+                    "the run went on without it, and its state is saved\n"
+                )
+                sys.stderr.flush()
+    _outputs.clear()
 
 
 def _jobs_to_compare(jobs_ref: Optional[str], pipeline: Any, rerun_changed: bool) -> Any:
@@ -518,6 +540,10 @@ SIGNAL_EXITS = {130: "SIGINT", 143: "SIGTERM", 129: "SIGHUP"}
 def main() -> None:
     try:
         cli(prog_name="dagrun")
+    except BrokenPipeError:  # `dagrun plan | head`: the reader has what it wanted
+        # Python would try to flush stdout once more at exit and complain: point it at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
         if code in SIGNAL_EXITS:  # the state is saved: now end by the signal, for the caller to see

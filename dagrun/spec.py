@@ -227,6 +227,8 @@ def parse_pipeline(text: str, path: Union[str, Path] = "<string>") -> Pipeline:
             f"not {_describe(root)}",
             hint="write one stage per line, like 'Docs: [Coverage, Lint]'",
         )
+    if root.tag != _TAG + "map":  # `--- !!set`, `--- !!python/object/apply:...`: YAML tags construct nothing here
+        raise SpecError(f"{path}:{_line(root)}: the stages file is tagged {root.tag!r}; tags are not allowed")
     problems: List[str] = []
     raw: List[_RawStage] = []
     first_line: Dict[str, int] = {}

@@ -62,6 +62,10 @@ def parse_state(text: str, path: Path, names: Iterable[str]) -> State:
         if not isinstance(root, yaml.MappingNode):
             kind = "a list" if isinstance(root, yaml.SequenceNode) else f"the value {root.value!r}"
             raise StateError(f"{path}: the state file must map stage names to statuses, not {kind}", hint=RESET_HINT)
+        if root.tag != _MAP:
+            raise StateError(
+                f"{path}:{root.start_mark.line + 1}: the state file is tagged {root.tag!r}", hint=RESET_HINT
+            )
         for key, value in root.value:
             line = key.start_mark.line + 1
             if not (isinstance(key, yaml.ScalarNode) and key.tag == _STR):
@@ -69,10 +73,14 @@ def parse_state(text: str, path: Path, names: Iterable[str]) -> State:
                 raise StateError(f"{path}:{line}: {shown!r} is not a stage name", hint=RESET_HINT)
             status = _status(value)
             if status is _INVALID:
-                shown = value.value if isinstance(value, yaml.ScalarNode) else "a collection"
+                if isinstance(value, yaml.ScalarNode) and value.tag in _WORDS:
+                    shown = f"the status {value.value!r}"  # a word, perhaps one YAML reads as a number
+                elif isinstance(value, yaml.ScalarNode):
+                    shown = f"a status tagged {value.tag!r}"  # `!!python/object:os.system SUCCESS`
+                else:
+                    shown = "a collection as its status"
                 raise StateError(
-                    f"{path}:{line}: stage '{key.value}' has the status {shown!r}; "
-                    "expected null, RUNNING, SUCCESS or FAILED",
+                    f"{path}:{line}: stage '{key.value}' has {shown}; expected null, RUNNING, SUCCESS or FAILED",
                     hint=RESET_HINT,
                 )
             data[key.value] = status
@@ -80,6 +88,9 @@ def parse_state(text: str, path: Path, names: Iterable[str]) -> State:
 
 
 _STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+# What YAML makes of a word written without a tag; any other tag was written in the file.
+_WORDS = {f"tag:yaml.org,2002:{kind}" for kind in ("str", "null", "bool", "int", "float", "timestamp")}
 _NULL = "tag:yaml.org,2002:null"
 _INVALID = "invalid"
 

@@ -37,7 +37,15 @@ Collection = Union[MappingNode, SequenceNode]
 # libyaml's scanner does work proportional to the flow depth for every token, so `[[[[...` is
 # quadratic: 30,000 levels take seconds, a million never end. dagrun's files need two levels.
 MAX_FLOW_DEPTH = 100
-_BRACKETS = re.compile(r"[\[\]{}]")
+# Brackets, and what to skip over: a comment (a `#` at a line's start or after a space) and a
+# quoted string (a quote where a value can begin), where brackets are only text.
+_BRACKETS = re.compile(
+    r"""(?P<skip>(?:^|(?<=[ \t]))\#[^\n]*"""
+    r"""|(?:^|(?<=[\s\[{,:]))"(?:[^"\\]|\\.)*"?"""
+    r"""|(?:^|(?<=[\s\[{,:]))'(?:[^']|'')*'?)"""
+    r"""|[\[\]{}]""",
+    re.MULTILINE | re.DOTALL,
+)
 
 
 class TooDeepError(yaml.MarkedYAMLError):
@@ -51,10 +59,12 @@ def _mark(text: str, index: int) -> yaml.Mark:
 
 
 def _check_flow_depth(text: str) -> None:
-    # Brackets in comments or quoted strings are counted too; only a file with a hundred
-    # unbalanced ones could be refused wrongly, and the message shows where.
+    # Brackets in block scalars (`|`) are still counted: only a hundred unbalanced ones there could
+    # be refused wrongly, and the message shows where.
     depth = 0
     for match in _BRACKETS.finditer(text):
+        if match.group("skip") is not None:
+            continue
         if match.group() in "[{":
             depth += 1
             if depth > MAX_FLOW_DEPTH:
