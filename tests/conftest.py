@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -54,17 +53,18 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 @pytest.fixture(autouse=True)
-def forget_imported_jobs() -> Iterator[None]:
+def forget_imported_jobs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Jobs modules imported by name stay in sys.modules; each test starts without them."""
     before = set(sys.modules)
     path = list(sys.path)
     yield
-    # Only the tests' own modules, from temp folders: forgetting a library module (one a lazy
-    # import brought in during the test) would give the next test a second copy of its classes.
-    temp = os.path.realpath(tempfile.gettempdir())
+    # Only the tests' own modules, from the tests' temp folders: forgetting a library module (one a
+    # lazy import brought in during the test, even from a clone and venv under the system's temp
+    # folder) would give the next test a second copy of its classes.
+    temp = os.path.join(os.path.realpath(tmp_path_factory.getbasetemp()), "")
     for name in set(sys.modules) - before:
         file = getattr(sys.modules[name], "__file__", None)
-        if file is None or os.path.realpath(file).startswith(temp):
+        if file is not None and os.path.realpath(file).startswith(temp):
             del sys.modules[name]
     sys.path[:] = path
 

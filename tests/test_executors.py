@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -10,7 +11,6 @@ import pytest
 
 from dagrun.errors import UsageError
 from dagrun.executors import DaemonThreadPool, ThreadStagePool, make_pool
-from dagrun.planner import default_workers
 
 from .conftest import ConcurrencyProbe
 
@@ -50,13 +50,16 @@ def test_shutdown_can_cancel_waiting_work_and_refuses_more() -> None:
         pool.submit(lambda: 1)
 
 
-def test_make_pool_knows_each_executor_by_name() -> None:
+def test_make_pool_knows_each_executor_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     pool = make_pool("thread", {"A": lambda: None}, 2)
     assert isinstance(pool, ThreadStagePool) and pool.workers == 2
     pool.close()
     with pytest.raises(UsageError, match="unknown executor 'carrier-pigeon'"):
         make_pool("carrier-pigeon", {}, 2)
-    assert make_pool("thread", {}).workers == default_workers() >= 1
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)  # one stage per CPU unless told
+    assert make_pool("thread", {}).workers == 7
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # unknown: one
+    assert make_pool("thread", {}).workers == 1
 
 
 def test_a_forsaken_call_frees_its_place_for_the_next() -> None:

@@ -44,7 +44,10 @@ def test_stages_missing_from_the_file_are_pending_and_removed_ones_dropped() -> 
         ("1: SUCCESS\n", "'1' is not a stage name"),
         ("Lint: !!python/object/apply:os.system ['true']\n", "has a collection as its status"),
         ("Lint: !!python/name:os.system SUCCESS\n", "has a status tagged 'tag:yaml.org,2002:python/name:os.system'"),
-        ("Lint: !!python/object:os.system SUCCESS\n", "has a status tagged 'tag:yaml.org,2002:python/object:os.system'"),
+        (
+            "Lint: !!python/object:os.system SUCCESS\n",
+            "has a status tagged 'tag:yaml.org,2002:python/object:os.system'",
+        ),
         ("--- !!set\nLint: SUCCESS\n", "state.yml:1: the state file is tagged 'tag:yaml.org,2002:set'"),
         ("just words\n", "not the value 'just words'"),
         ("Lint: [[[[[[[[]]]]]]]]\n", "has a collection as its status"),
