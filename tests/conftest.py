@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 import pytest
+import yaml
 
 import dagrun
+from dagrun.errors import SpecError
+from dagrun.spec import parse_pipeline
 
 SEED = """\
 Lint: []
@@ -86,6 +89,20 @@ class ConcurrencyProbe:
         with self._lock:
             self.active -= 1
         return threading.current_thread().daemon
+
+
+def agrees_with_safe_load(text: str) -> None:
+    """Text loads as a pipeline only if `yaml.safe_load` reads it as the same stages and needs;
+    otherwise it raises our error (and nothing else)."""
+    try:
+        pipeline = parse_pipeline(text)
+    except SpecError:
+        return
+    loaded = yaml.safe_load(text)
+    assert isinstance(loaded, dict) and list(loaded) == list(pipeline.names)
+    for name, value in loaded.items():
+        needs = value.get("needs") if isinstance(value, dict) else value
+        assert tuple(needs or ()) == pipeline.stages[name].needs
 
 
 def write(folder: Path, name: str, text: str) -> Path:

@@ -310,25 +310,24 @@ def test_y_and_n_are_stage_names_as_the_docs_say() -> None:
 
 @pytest.mark.slow
 def test_workers_and_fail_fast_reach_the_run_from_the_command_line(tmp_path: Path) -> None:
-    write(tmp_path, "stages.yaml", "Fails: []\nLater: [Waits]\nWaits: []\n")
-    write(
-        tmp_path,
-        "jobs.py",
-        "def Fails():\n    raise ValueError('x')\n\ndef Waits():\n    pass\n\ndef Later():\n    pass\n",
-    )
-    out = run_dagrun("run", "--jobs", "jobs", "-j", "3", "--events", "-", "--progress", "quiet", cwd=tmp_path)
+    def fresh(name: str) -> Path:  # no durations from an earlier run to change the order
+        folder = tmp_path / name
+        folder.mkdir()
+        write(folder, "stages.yaml", "Fails: []\nOther: []\n")
+        write(folder, "jobs.py", "def Fails():\n    raise ValueError('x')\n\ndef Other():\n    pass\n")
+        return folder
+
+    out = run_dagrun("run", "--jobs", "jobs", "-j", "3", "--events", "-", "--progress", "quiet", cwd=fresh("j3"))
     started = json.loads(out.stdout.splitlines()[0])
     assert started["event"] == "run_started" and started["workers"] == 3
-    run_dagrun("reset", cwd=tmp_path)
-    # One worker: Waits first (the longer chain), then Fails before Later (the file's order breaks
-    # the tie). With --fail-fast, Later does not start after Fails failed; without, it does.
-    fast = run_dagrun("run", "--jobs", "jobs", "-j", "1", "--fail-fast", "--progress", "plain", cwd=tmp_path)
+    # One worker takes Fails first (the file's order breaks the tie). With --fail-fast, Other does
+    # not start after Fails failed; without, it does.
+    fast = run_dagrun("run", "--jobs", "jobs", "-j", "1", "--fail-fast", "--progress", "plain", cwd=fresh("fast"))
     assert fast.returncode == 1
-    assert (tmp_path / "state.yml").read_text() == "Fails: FAILED\nLater: null\nWaits: SUCCESS\n"
-    run_dagrun("reset", cwd=tmp_path)
-    slow = run_dagrun("run", "--jobs", "jobs", "-j", "1", "--progress", "plain", cwd=tmp_path)
+    assert (tmp_path / "fast" / "state.yml").read_text() == "Fails: FAILED\nOther: null\n"
+    slow = run_dagrun("run", "--jobs", "jobs", "-j", "1", "--progress", "plain", cwd=fresh("slow"))
     assert slow.returncode == 1
-    assert (tmp_path / "state.yml").read_text() == "Fails: FAILED\nLater: SUCCESS\nWaits: SUCCESS\n"
+    assert (tmp_path / "slow" / "state.yml").read_text() == "Fails: FAILED\nOther: SUCCESS\n"
 
 
 def test_the_journal_is_fsynced_when_a_run_starts_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
