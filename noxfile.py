@@ -13,8 +13,11 @@ PYTHONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Unit, CLI and end-to-end tests (the slow ones included), without the Dask extra."""
+    """Unit, CLI and end-to-end tests (the slow ones included), without the Dask extra. On one
+    Python, in a random order (pytest-randomly prints the seed): no test may pass only in order."""
     session.install("-e", ".[test]")
+    if session.python == "3.12":
+        session.install("pytest-randomly")
     session.run("pytest", "-m", "not stress and not dask", *session.posargs)
 
 

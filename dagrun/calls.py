@@ -155,12 +155,15 @@ _routes_lock = threading.Lock()
 _descriptors = threading.Lock()  # held by the one stage whose descriptors 1 and 2 are caught
 
 
-def run_captured_stage(ref: ModuleRef, name: str) -> Tuple[Outcome, str]:
+def run_captured_stage(ref: ModuleRef, name: str, cwd: Optional[str] = None) -> Tuple[Outcome, str]:
     """`run_remote_stage` where dagrun does not own the worker's output (a Dask worker): what the
     stage writes comes back with its outcome, for dagrun to show or log. sys.stdout and sys.stderr
     are routed by thread; descriptors 1 and 2 (the stage's programs) are caught too while this is
-    the only stage of the worker that runs, which a worker with one thread always has."""
+    the only stage of the worker that runs, which a worker with one thread always has. With `cwd`
+    (a local cluster, whose workers started elsewhere), the stage runs in that folder."""
     global _routes
+    if cwd is not None and os.getcwd() != cwd:
+        os.chdir(cwd)
     from dagrun.capture import descriptors_to
     from dagrun.stage_logs import StreamRouter, Target
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ from dagrun.calls import Outcome, module_refs, run_captured_stage
 from dagrun.errors import UsageError
 from dagrun.executors import Done, StagePool
 from dagrun.planner import default_workers
+from dagrun.processes import started_elsewhere
 
 if TYPE_CHECKING:
     from dagrun.jobs import Job
@@ -42,6 +44,7 @@ class DaskStagePool(StagePool):
             ) from None
         self._refs = module_refs(jobs, ship=True)
         self._logs = logs
+        self._cwd: Optional[str] = None  # a remote cluster's workers stay in their own folders
         self._cluster: Any = None
         self._address = address or "local"
         self._log_levels = _quiet_dask_logs()
@@ -55,7 +58,8 @@ class DaskStagePool(StagePool):
                 self.workers = workers or default_workers()
                 # A stage that kills its worker fails once, as under --executor process, instead of
                 # being retried on three more workers.
-                with dask.config.set({"distributed.scheduler.allowed-failures": 0}), _deaf_to_ctrl_c():
+                config = dask.config.set({"distributed.scheduler.allowed-failures": 0})
+                with config, _deaf_to_ctrl_c(), started_elsewhere():
                     self._cluster = LocalCluster(
                         n_workers=self.workers,
                         threads_per_worker=1,
@@ -66,6 +70,7 @@ class DaskStagePool(StagePool):
                 self._client = Client(self._cluster, set_as_default=False)
                 self._address = self._cluster.scheduler_address
                 self.notes = (f"local Dask cluster {self._cluster.scheduler_address}: {self.workers} worker processes",)
+                self._cwd = os.getcwd()  # its workers started elsewhere: stages run in ours
         except (OSError, TimeoutError) as e:
             self._close_cluster()
             _restore_levels(self._log_levels)
@@ -78,7 +83,7 @@ class DaskStagePool(StagePool):
         self._executor = self._client.get_executor(pure=False)
 
     def start(self, name: str, done: Done) -> Future[Tuple[Outcome, str]]:
-        task: Future[Tuple[Outcome, str]] = self._executor.submit(run_captured_stage, *self._refs[name])
+        task: Future[Tuple[Outcome, str]] = self._executor.submit(run_captured_stage, *self._refs[name], self._cwd)
         attempt = self._logs.attempt(name) if self._logs is not None else 1  # counted as it starts
 
         def relay(result: Tuple[Outcome, str]) -> Outcome:

@@ -13,31 +13,16 @@ import multiprocessing
 import os
 import signal
 import sys
-import threading
 from concurrent.futures import Future
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, List, Optional, Tuple
 
 from dagrun.executors import QueuedPool
+from dagrun.processes import started_elsewhere
 
 
 class WorkerDied(Exception):
     """The process running a stage ended without answering: a crash, os._exit, or a kill."""
-
-
-_starting = threading.Lock()  # the current folder is the process's: one worker starts at a time
-_empty: List[str] = []
-
-
-def _empty_folder() -> str:
-    """A folder of this process's own that holds no file, removed at exit."""
-    if not _empty:
-        import atexit
-        import tempfile
-
-        _empty.append(tempfile.mkdtemp(prefix="dagrun-start-"))
-        atexit.register(os.rmdir, _empty[0])
-    return _empty[0]
 
 
 def _worker_main(conn: Connection, cwd: str) -> None:
@@ -117,15 +102,8 @@ class _Worker:
         ours, theirs = self.pool.context.Pipe()
         here = os.getcwd()
         process = self.pool.context.Process(target=_worker_main, args=(theirs, here), name=self.name, daemon=True)
-        with _starting:
-            # A new interpreter imports much of the standard library with the current folder first on
-            # its path, before it learns dagrun's path: a `signal.py` or `types.py` beside the jobs
-            # would replace the real module. It starts in an empty folder, and moves to ours.
-            os.chdir(_empty_folder())
-            try:
-                process.start()
-            finally:
-                os.chdir(here)
+        with started_elsewhere():  # and the worker moves to `here` itself
+            process.start()
         theirs.close()
         with self.pool.lock:
             self.process, self.conn = process, ours

@@ -10,13 +10,39 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
+import threading
 import time
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, Iterator, List, Optional, Set
 
 GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 PR_SET_CHILD_SUBREAPER = 36
+
+
+_starting = threading.Lock()  # the current folder is the process's: one start at a time
+_empty: List[str] = []
+
+
+@contextlib.contextmanager
+def started_elsewhere() -> Iterator[None]:
+    """Start Python processes (worker processes, a local Dask cluster) inside, in an empty folder.
+
+    A new interpreter imports much of the standard library with its current folder first on its
+    path, before it learns dagrun's: a `signal.py` or `types.py` beside the jobs would replace the
+    real module there. The processes started inside are told dagrun's folder and move to it."""
+    with _starting:
+        if not _empty:
+            import atexit
+            import tempfile
+
+            _empty.append(tempfile.mkdtemp(prefix="dagrun-start-"))
+            atexit.register(os.rmdir, _empty[0])
+        here = os.getcwd()
+        os.chdir(_empty[0])
+        try:
+            yield
+        finally:
+            os.chdir(here)
 
 
 def adopt_orphans() -> bool:
@@ -51,6 +77,8 @@ def _parents() -> Dict[int, int]:
             if len(fields) > 1 and fields[0] != b"Z":  # a zombie has ended already
                 parents[int(entry)] = int(fields[1])
         return parents
+    import subprocess  # where there is no /proc (macOS)
+
     try:
         command = ["ps", "-A", "-o", "pid=", "-o", "ppid=", "-o", "stat="]
         listing = subprocess.run(command, capture_output=True, text=True)
@@ -123,4 +151,4 @@ def stop_processes(pids: Iterable[int], grace: float = GRACE) -> None:
             os.waitpid(pid, os.WNOHANG)
 
 
-__all__ = ["adopt_orphans", "children_now", "descendants", "stop_processes", "thread_children"]
+__all__ = ["adopt_orphans", "children_now", "descendants", "started_elsewhere", "stop_processes", "thread_children"]

@@ -84,9 +84,11 @@ class Cluster:
         return set(self.client.run(os.getpid).values())
 
     def can_import(self, module: str) -> bool:
-        import importlib.util
+        """Whether a worker could import `module` from its own files (not whether an earlier test
+        shipped it there: the cluster serves the whole module, in any order)."""
+        import importlib.machinery
 
-        found = self.client.run(lambda: importlib.util.find_spec(module) is not None)
+        found = self.client.run(lambda: importlib.machinery.PathFinder.find_spec(module) is not None)
         return any(found.values())
 
     def tasks_on_scheduler(self) -> int:
@@ -275,3 +277,55 @@ def test_a_remote_failure_keeps_its_traceback_in_its_log(cluster: Cluster, proje
     assert out.returncode == 1, out.stdout + out.stderr
     shown = run_dagrun("logs", "Breaks", cwd=project)
     assert shown.stdout.startswith("Traceback") and shown.stdout.endswith("ValueError: far away\n")
+
+
+def test_a_local_cluster_beside_a_signal_py_runs_stages_in_the_projects_folder(project: Path) -> None:
+    write(project, "stages.yaml", "Here: []\n")
+    write(project, "dagrun_test_remote_jobs.py", "def Here():\n    open('made-here', 'w').close()\n")
+    write(project, "signal.py", "raise SystemExit('the standard library was replaced')\n")
+    out = run_dagrun("run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "-j", "1", "--progress", "plain",
+                     cwd=project, timeout=180)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (project / "made-here").exists()  # a relative path is the project's, as under threads
+
+
+def test_a_stop_stops_the_programs_a_stage_started_on_a_local_cluster(project: Path) -> None:
+    tag = f"38.{os.getpid()}{time.monotonic_ns() % 100000}"
+    write(project, "stages.yaml", "Spawns: []\n")
+    write(
+        project,
+        "dagrun_test_remote_jobs.py",
+        f"""\
+        import os, subprocess, time
+        def Spawns():
+            subprocess.Popen(["sleep", "{tag}"])
+            open(os.path.join({str(project)!r}, "Spawns.started"), "w").close()
+            time.sleep(120)
+        """,
+    )
+    proc = start_dagrun(project, "run", "--jobs", "dagrun_test_remote_jobs", "-x", "dask", "-j", "1",
+                        "--progress", "plain")  # fmt: skip
+    try:
+        wait_for(project / "Spawns.started", 120, proc)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGTERM, out + err
+
+    def tagged() -> bool:
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if tag.encode() in f.read():
+                        return True
+            except OSError:
+                continue
+        return False
+
+    for _ in range(500):  # signalled: give them a fair chance to end
+        if not tagged():
+            break
+        time.sleep(0.02)
+    assert not tagged(), "a program the stage started outlived the run"
