@@ -49,6 +49,18 @@ def Benchmark(): _mark("Benchmark")
 """
 
 
+# Waits starts, says so with Waits.started, and ends once a file `go` appears: the test decides when.
+WAITS_FOR_GO = """\
+import os, time
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+def Waits():
+    open(os.path.join(HERE, "Waits.started"), "w").close()
+    while not os.path.exists(os.path.join(HERE, "go")):
+        time.sleep(0.01)
+"""
+
+
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read or fill the user's pipeline cache; subprocesses inherit the variable."""

@@ -24,21 +24,7 @@ from dagrun.events import Event, RunStarted
 from dagrun.spec import parse_pipeline
 from dagrun.state import StageStatus
 
-from .conftest import dagrun_cmd, run_dagrun, start_dagrun, wait_for, write
-
-WAITS = """\
-import os, time
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-def Waits():
-    open(os.path.join(HERE, "Waits.started"), "w").close()
-    while not os.path.exists(os.path.join(HERE, "go")):
-        time.sleep(0.01)
-
-def After():
-    pass
-"""
-
+from .conftest import WAITS_FOR_GO, dagrun_cmd, run_dagrun, start_dagrun, wait_for, write
 
 # 1. One state, one resolved path ---------------------------------------------------------------
 
@@ -46,7 +32,7 @@ def After():
 @pytest.mark.slow
 def test_a_link_to_a_running_states_file_does_not_bypass_its_lock(tmp_path: Path) -> None:
     write(tmp_path, "stages.yaml", "Waits: []\nAfter: [Waits]\n")
-    write(tmp_path, "jobs.py", WAITS)
+    write(tmp_path, "jobs.py", WAITS_FOR_GO + "\ndef After():\n    pass\n")
     (tmp_path / "link.yml").symlink_to(tmp_path / "real.yml")
     proc = start_dagrun(tmp_path, "run", "--jobs", "jobs", "--state", "real.yml", "--progress", "plain")
     try:

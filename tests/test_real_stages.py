@@ -13,7 +13,7 @@ from typing import Iterator, List
 
 import pytest
 
-from .conftest import dagrun_cmd, run_dagrun, start_dagrun, wait_for, write
+from .conftest import WAITS_FOR_GO, dagrun_cmd, run_dagrun, start_dagrun, wait_for, write
 
 pytestmark = pytest.mark.slow
 EXECUTORS = ["thread", "process"]
@@ -224,17 +224,6 @@ def test_a_timeout_in_a_thread_stops_the_programs_the_stage_started(tmp_path: Pa
     assert "the programs it started were stopped" in out.stdout
     assert processes_tagged(f"{tag}1") == []  # its own child: stopped before dagrun went on
     assert (tmp_path / "state.yml").read_text() == "Spawns: FAILED\nOther: SUCCESS\n"
-
-
-WAITS_FOR_GO = """\
-import os, time
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-def Waits():
-    open(os.path.join(HERE, "Waits.started"), "w").close()
-    while not os.path.exists(os.path.join(HERE, "go")):
-        time.sleep(0.01)
-"""
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT], ids=["HUP-under-nohup", "INT-under-&"])
