@@ -481,6 +481,58 @@ def bench_executors(args: argparse.Namespace, work: Path) -> List[str]:
     return rows
 
 
+OUTPUT_JOB = """\
+import sys
+
+def Bar():
+    # A progress bar in small writes: one carriage return and 16 characters each.
+    write = sys.stdout.write
+    for i in range({writes}):
+        write(f"\\r{{i:>14}} ")
+    write("\\n")
+"""
+
+
+def bench_output(args: argparse.Namespace, work: Path) -> List[str]:
+    """Stage output must cost time linear in its size on every executor: the same stage writing 4x
+    as much takes about 4x as long (quadratic would be 16x), and stays near a plain Python process
+    writing the same to a file."""
+    sizes = [20_000, 80_000] if args.smoke else [250_000, 1_000_000]
+    folder = work / "output"
+    folder.mkdir()
+    (folder / "stages.yaml").write_text("Bar: []\n")
+    dagrun = [sys.executable, "-m", "dagrun", "run", "--jobs", "jobs", "--progress", "plain"]
+    cases = [
+        ("plain Python, to a file (the baseline)", [sys.executable, "-c", "import jobs; jobs.Bar()"]),
+        ("dagrun --executor thread, to the stage's log", [*dagrun, "-x", "thread"]),
+        ("dagrun --executor process, to the stage's log", [*dagrun, "-x", "process"]),
+        ("dagrun --executor thread --show-output", [*dagrun, "-x", "thread", "--show-output"]),
+        ("dagrun --executor process --show-output", [*dagrun, "-x", "process", "--show-output"]),
+    ]
+    small, large = sizes
+    rows = [
+        f"One stage writes a carriage-return progress bar in 16-byte writes: {small * 16 / 1e6:g} MB, then "
+        f"{large * 16 / 1e6:g} MB ({large // small}x as much). Whole process, output to a file; linear "
+        f"output makes the last column at most about {large // small} (start-up is paid once); quadratic would "
+        f"make it {(large // small) ** 2}.",
+        "",
+        f"| runner | {small * 16 / 1e6:g} MB | {large * 16 / 1e6:g} MB | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, cmd in cases:
+        walls = []
+        for writes in sizes:
+            (folder / "jobs.py").write_text(OUTPUT_JOB.format(writes=writes))
+            samples = []
+            for _ in range(args.repeat):
+                clean(folder)
+                samples.append(run_once(cmd, folder, folder / "out.txt").wall)
+            walls.append(statistics.median(samples))
+        rows.append(f"| {label} | {walls[0]:.2f} s | {walls[1]:.2f} s | {walls[1] / walls[0]:.1f} |")
+        print(f"  {label:48} {walls[0]:6.2f} s {walls[1]:6.2f} s  {walls[1] / walls[0]:.1f}", flush=True)
+    return rows
+
+
 def bench_startup(args: argparse.Namespace) -> List[str]:
     cases: List[Tuple[str, List[str]]] = [
         ("python -c pass", [sys.executable, "-c", "pass"]),
@@ -589,6 +641,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         critical = bench_critical_path(args, work)
         print("CPU-bound stages by executor:", flush=True)
         executors = bench_executors(args, work)
+        print("stage output:", flush=True)
+        output = bench_output(args, work)
         print("start-up:", flush=True)
         startup = bench_startup(args)
     write_report(
@@ -598,6 +652,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             ("The live view's cost", live),
             ("Critical-path scheduling", critical),
             ("CPU-bound stages: thread, process and Dask executors", executors),
+            ("Stage output: linear in its size on every executor", output),
             ("Start-up", startup),
         ],
         args,
