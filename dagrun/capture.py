@@ -28,10 +28,12 @@ CHUNK = 1 << 16
 _NOTHING = bytes(4)  # FIONREAD's answer for an empty pipe
 
 
-def own_stream(stream: TextIO) -> TextIO:
+def own_stream(stream: Optional[TextIO]) -> TextIO:
     """A stream on a copy of `stream`'s descriptor, for dagrun's own output: it still reaches the
     terminal (or file) while descriptors 1 and 2 are captured. A stream without a descriptor (a
-    test's buffer) is returned as it is."""
+    test's buffer) is returned as it is; none at all (dagrun started with it closed), nowhere."""
+    if stream is None:
+        return open(os.devnull, "w", encoding="utf-8")
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):
@@ -91,14 +93,19 @@ class FdCapture:
         self._partial: List[str] = []  # a line not yet ended, in pieces: linear in its length
         self._run_log: Optional[IO[str]] = None
         self._streams: List[TextIO] = []  # sys.stdout and sys.stderr as they were
+        self._wrappers: List[TextIO] = []  # theirs during the run, on descriptors 1 and 2
 
     def start(self) -> None:
         for stream in (sys.stdout, sys.stderr):  # what was printed before goes where it was going
             with contextlib.suppress(Exception):
                 stream.flush()
+        try:
+            saved = [os.dup(1), os.dup(2)]
+        except OSError:  # started with descriptor 1 or 2 closed: there is no terminal to protect
+            return
         read, write = os.pipe()
         os.set_blocking(read, False)
-        self._saved = [keep_private(os.dup(1)), keep_private(os.dup(2))]
+        self._saved = [keep_private(fd) for fd in saved]
         os.dup2(write, 1)
         os.dup2(write, 2)
         os.close(write)
@@ -106,8 +113,11 @@ class FdCapture:
         self._wake = [keep_private(fd) for fd in os.pipe()]
         # Python's own writes take the same way, whatever sys.stdout was (a test's buffer, say).
         self._streams = [sys.stdout, sys.stderr]
-        sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+        self._wrappers = [
+            open(fd, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
+            for fd in (1, 2)
+        ]
+        sys.stdout, sys.stderr = self._wrappers
         if self._logs is not None:
             self._logs.on_end = self.drain_if_waiting
         self._reader = threading.Thread(target=self._read_loop, name="dagrun-output", daemon=True)
@@ -123,6 +133,9 @@ class FdCapture:
                 if stream is not None:
                     stream.flush()
         sys.stdout, sys.stderr = self._streams
+        for wrapper in self._wrappers:
+            with contextlib.suppress(OSError):
+                wrapper.close()  # the descriptors stay: closefd=False
         os.write(self._wake[1], b"x")
         self._reader.join()
         self._reader = None

@@ -432,3 +432,21 @@ def test_a_library_run_takes_its_workers(tmp_path: Path) -> None:
 
 if sys.platform != "linux":  # pragma: no cover
     pytestmark = pytest.mark.skip(reason="reads /proc and /dev")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_a_run_started_with_its_output_closed_still_runs_and_saves(tmp_path: Path, closed: str) -> None:
+    write(tmp_path, "stages.yaml", THIRTY)
+    write(tmp_path, "jobs.py", THIRTY_JOBS)
+    streams = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    fd = 1 if closed == "stdout" else 2
+    proc = subprocess.run(
+        dagrun_cmd("run", "--jobs", "jobs", "--progress", "plain"),
+        cwd=tmp_path,
+        preexec_fn=lambda: os.close(fd),  # as `dagrun run >&-` starts it
+        timeout=120,
+        **streams,  # type: ignore[arg-type]
+    )
+    assert proc.returncode == 0
+    assert (tmp_path / "state.yml").read_text() == "".join(f"S{i}: SUCCESS\n" for i in range(30))
