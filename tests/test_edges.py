@@ -190,8 +190,10 @@ THIRTY_JOBS = "import time\n" + "".join(f"def S{i}():\n    time.sleep(0.01)\n" f
 
 @pytest.mark.slow
 def test_a_reader_that_goes_away_leaves_the_run_to_finish_with_its_state_saved(tmp_path: Path) -> None:
-    write(tmp_path, "stages.yaml", THIRTY)
-    write(tmp_path, "jobs.py", THIRTY_JOBS)
+    # The thirty stages wait for Waits, which waits for the test: all their lines come after the
+    # reader has gone, however busy the machine.
+    write(tmp_path, "stages.yaml", "Waits: []\n" + "".join(f"S{i}: [Waits]\n" for i in range(30)))
+    write(tmp_path, "jobs.py", WAITS_FOR_GO + THIRTY_JOBS)
     proc = subprocess.Popen(
         dagrun_cmd("run", "--jobs", "jobs", "-j", "1", "--progress", "plain"),
         cwd=tmp_path,
@@ -200,11 +202,13 @@ def test_a_reader_that_goes_away_leaves_the_run_to_finish_with_its_state_saved(t
     )
     assert proc.stdout is not None and proc.stdout.readline().startswith(b"")  # `| head -1`
     proc.stdout.close()
+    (tmp_path / "go").touch()
     err = proc.stderr.read().decode() if proc.stderr else ""
     assert proc.wait(60) == 0, err
     assert "Traceback" not in err
     assert "the progress output could not be written (Broken pipe)" in err
-    assert (tmp_path / "state.yml").read_text() == "".join(f"S{i}: SUCCESS\n" for i in range(30))
+    done = "Waits: SUCCESS\n" + "".join(f"S{i}: SUCCESS\n" for i in range(30))
+    assert (tmp_path / "state.yml").read_text() == done
 
 
 @pytest.mark.slow

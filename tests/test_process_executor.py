@@ -219,14 +219,15 @@ def test_a_signal_stops_the_stage_running_in_a_worker(folder: Path, sig: int) ->
 def test_the_cli_takes_the_executor_and_a_timeout(folder: Path) -> None:
     write(folder, "stages.yaml", "Hangs: []\nJoin: []\n")
     out = subprocess.run(
-        dagrun_cmd("run", "--jobs", "jobs", "--executor", "process", "--timeout", "1", "--progress", "plain"),
+        # Long enough for Join's worker to start and finish on a busy machine; Hangs sleeps 60 s.
+        dagrun_cmd("run", "--jobs", "jobs", "--executor", "process", "--timeout", "8", "--progress", "plain"),
         cwd=folder,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert out.returncode == 1, out.stdout + out.stderr
-    assert "FAILED  Hangs" in out.stdout and "timed out after 1 s (--timeout)" in out.stdout
+    assert "FAILED  Hangs" in out.stdout and "timed out after 8 s (--timeout)" in out.stdout
     assert (folder / "state.yml").read_text() == "Hangs: FAILED\nJoin: SUCCESS\n"
 
 

@@ -138,11 +138,15 @@ def test_a_failure_that_printed_nothing_has_its_traceback_in_its_log(tmp_path: P
 
 
 def test_a_timeout_is_kept_in_the_log_too(tmp_path: Path) -> None:
+    # Whether the worker got as far as printing before the timeout depends on how busy the machine
+    # is; that the log says why dagrun ended the stage does not.
     write(tmp_path, "stages.yaml", "Slow: {timeout: 0.5}\n")
     write(tmp_path, "jobs.py", "import time\ndef Slow():\n    print('started')\n    time.sleep(60)\n")
     out = run_dagrun("run", "--jobs", "jobs", "-x", "process", cwd=tmp_path)
     assert out.returncode == 1
-    assert (logs(tmp_path) / "Slow.log").read_text().startswith("started\ntimed out after 0.5 s (its timeout option)")
+    why = "timed out after 0.5 s (its timeout option); its worker process was killed, with the programs it had started"
+    lines = (logs(tmp_path) / "Slow.log").read_text().splitlines()
+    assert why in lines and set(lines) <= {"started", why}, lines
 
 
 # A stop stops everything the run started -------------------------------------------------------
@@ -217,7 +221,7 @@ def test_a_stop_stops_the_programs_that_stages_started(tmp_path: Path, tag: str,
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_timeout_in_a_thread_stops_the_programs_the_stage_started(tmp_path: Path, tag: str) -> None:
-    write(tmp_path, "stages.yaml", "Spawns: {timeout: 1}\nOther: []\n")
+    write(tmp_path, "stages.yaml", "Spawns: {timeout: 3}\nOther: []\n")
     write(tmp_path, "jobs.py", SPAWNS + "\ndef Other():\n    pass\n")
     out = run_dagrun("run", "--jobs", "jobs", "--progress", "plain", cwd=tmp_path, env={"TAG": tag})
     assert out.returncode == 1
