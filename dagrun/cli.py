@@ -316,7 +316,7 @@ def _tell_lost_outputs() -> None:
     for out in _outputs:
         if out.error is not None:
             what = "the events file" if out is not _outputs[0] else "the progress output"
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, AttributeError):  # stderr too may be gone, or None
                 sys.stderr.write(
                     f"dagrun: note: {what} could not be written ({out.error.strerror or out.error}); "
                     "the run went on without it, and its state is saved\n"
@@ -551,8 +551,9 @@ def main() -> None:
 
             from dagrun.signals import die_by
 
-            sys.stdout.flush()
-            sys.stderr.flush()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError, AttributeError):  # closed, or None: nothing to keep
+                    stream.flush()
             die_by(getattr(signal, SIGNAL_EXITS[code]))
         _exit_now_if_stage_threads_linger(code)
         raise
