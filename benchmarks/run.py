@@ -253,7 +253,7 @@ def bench_live_view(args: argparse.Namespace, work: Path) -> List[str]:
 
     # Plain output again, in a process that has also imported the live view (and so rich): what
     # drawing costs beyond the import, which is the same 30 ms or so whatever the pipeline's size.
-    with_rich = "import dagrun.live, runpy; runpy.run_module('dagrun', run_name='__main__', alter_sys=True)"
+    with_rich = "import dagrun.ui.live, runpy; runpy.run_module('dagrun', run_name='__main__', alter_sys=True)"
     plain: List[Measure] = []
     imported: List[Measure] = []
     live: List[Measure] = []

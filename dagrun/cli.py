@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Tuple, TypeVar, cast
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar, cast
 
 import click
 
 from dagrun import __version__
-from dagrun.errors import DagrunError
+from dagrun.errors import DagrunError, UsageError
+from dagrun.execution.executors import EXECUTORS
+from dagrun.ui.progress import PROGRESS, make_reporter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,7 +55,7 @@ def _complete_stages(ctx: click.Context, param: click.Parameter, incomplete: str
     candidates = [ctx.params.get("stages_file") or Path("stages.yaml")]
     candidates += [Path(w) for w in words[2:] if w.endswith((".yaml", ".yml"))]
     try:
-        from dagrun.spec import load_pipeline
+        from dagrun.stagesfile.reader import load_pipeline
 
         names = load_pipeline(next(p for p in reversed(candidates) if p.is_file())).names
     except Exception:  # no stages file yet, or a broken one: complete nothing rather than fail
@@ -88,6 +91,42 @@ WORKERS_OPT = click.option(
     metavar="N",
     help=f"Stages run at once. Default: the number of CPUs ({os.cpu_count() or 1} here).",
 )
+
+
+def _option_flag(executor: str, option: str) -> str:
+    return f"--{executor}-{option}".replace("_", "-")
+
+
+def _executor_options(command: F) -> F:
+    """Each executor's own options, from the registry: `--dask-address` (env DAGRUN_DASK_ADDRESS)."""
+    for executor, entry in reversed(list(EXECUTORS.items())):
+        for option, text in reversed(list(entry.options.items())):
+            env = f"DAGRUN_{executor}_{option}".upper()
+            command = click.option(
+                _option_flag(executor, option),
+                f"{executor}_{option}",
+                metavar=option.upper(),
+                envvar=env,
+                help=f"{text} With --executor {executor} (env {env}).",
+            )(command)
+    return command
+
+
+def _options_of(executor: str, given: Dict[str, Optional[str]]) -> Dict[str, Optional[str]]:
+    """The chosen executor's options, by their names in the registry; another executor's option on
+    the command line is a mistake (from the environment, it is ignored)."""
+    ctx = click.get_current_context()
+    mine: Dict[str, Optional[str]] = {}
+    for name, entry in EXECUTORS.items():
+        for option in entry.options:
+            value = given.get(f"{name}_{option}")
+            if name == executor:
+                mine[option] = value
+            elif value and ctx.get_parameter_source(f"{name}_{option}") is click.core.ParameterSource.COMMANDLINE:
+                raise UsageError(
+                    f"{_option_flag(name, option)} is for --executor {name}", hint=f"add --executor {name}"
+                )
+    return mine
 
 
 def _user_errors(command: F) -> F:
@@ -157,19 +196,12 @@ def cli() -> None:
 @click.option(
     "--executor",
     "-x",
-    type=click.Choice(["thread", "process", "dask"]),
+    type=click.Choice(list(EXECUTORS)),
     default="thread",
     show_default=True,
-    help="thread: stages share this process (for stages that wait on I/O or programs); process: a "
-    "worker process each (CPU-bound Python); dask: a Dask cluster.",
+    help="Where stages run: " + "; ".join(f"{name}: {entry.help}" for name, entry in EXECUTORS.items()) + ".",
 )
-@click.option(
-    "--dask-address",
-    metavar="ADDRESS",
-    envvar="DAGRUN_DASK_ADDRESS",
-    help="The Dask scheduler to use with --executor dask, such as tcp://10.0.0.5:8786 "
-    "(env DAGRUN_DASK_ADDRESS). Default: a local cluster started for the run.",
-)
+@_executor_options
 @click.option(
     "--show-output",
     is_flag=True,
@@ -184,11 +216,11 @@ def cli() -> None:
 )
 @click.option(
     "--progress",
-    type=click.Choice(["auto", "live", "plain", "quiet"]),
+    type=click.Choice(["auto", *PROGRESS]),
     default="auto",
     show_default=True,
-    help="live: a terminal view; plain: timestamped lines; quiet: only failures. "
-    "auto: live on a terminal, plain otherwise.",
+    help="; ".join(f"{name}: {entry.help}" for name, entry in PROGRESS.items())
+    + ". auto: live on a terminal, plain otherwise.",
 )
 @_user_errors
 def run(
@@ -203,10 +235,10 @@ def run(
     dry_run: bool,
     timeout: Optional[float],
     executor: str,
-    dask_address: Optional[str],
     show_output: bool,
     events: Optional[str],
     progress: str,
+    **executor_options: Optional[str],
 ) -> None:
     """Run every stage that has not succeeded yet, each as soon as its dependencies have.
 
@@ -216,83 +248,78 @@ def run(
     Ctrl-C or SIGTERM stops at once: running stages are recorded as not run, and the next
     run starts them again.
     """
-    from dagrun.jobs import load_jobs
-    from dagrun.runner import default_state_path
-    from dagrun.runner import run as run_pipeline
-    from dagrun.spec import load_pipeline
+    from dagrun.api import RunOptions, default_state_path
+    from dagrun.api import run as run_pipeline
+    from dagrun.jobs.loading import load_jobs
+    from dagrun.stagesfile.reader import load_pipeline
 
-    if executor != "dask":
-        source = click.get_current_context().get_parameter_source("dask_address")
-        if dask_address and source is click.core.ParameterSource.COMMANDLINE:
-            from dagrun.errors import UsageError
-
-            raise UsageError("--dask-address is for --executor dask", hint="add --executor dask")
-        dask_address = None
+    options = _options_of(executor, executor_options)
     pipeline = load_pipeline(stages_file)
     jobs = load_jobs(jobs_ref, pipeline)
     path = state_path or default_state_path(pipeline)
     if dry_run:
-        from dagrun.render import plan_lines
-        from dagrun.runner import plan as make_plan
+        from dagrun.api import plan as make_plan
+        from dagrun.ui.text import plan_lines
 
         planned = make_plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)
         lines = plan_lines(planned, str(path))
         click.echo("\n".join(["dry run: nothing was run, nothing was written", *lines]))
         return
-    from dagrun.processes import adopt_orphans
+    from dagrun.execution.children import adopt_orphans
 
     adopt_orphans()  # this process runs one pipeline: what its stages leave behind stays findable
     reporter = _reporter(progress, str(path), events)
     try:
-        result = run_pipeline(
-            pipeline,
-            jobs,
+        settings = RunOptions(
             state_path=path,
             workers=workers,
+            executor=executor,
+            executor_options=options,
             fail_fast=fail_fast,
             timeout=timeout,
             targets=targets,
             force=force,
             rerun_changed=rerun_changed,
             logs=not show_output,
-            executor=executor,
-            dask_address=dask_address,
-            reporter=reporter,
-            freeze_gc=True,  # this process runs one pipeline, then exits
         )
+        with _objects_set_aside():
+            result = run_pipeline(pipeline, jobs, settings, reporter=reporter)
     finally:
-        close = getattr(reporter, "close", None)
-        if close is not None:
-            close()  # restore the terminal whatever happened
+        reporter.close()  # restore the terminal whatever happened
         _tell_lost_outputs()
     raise click.exceptions.Exit(result.exit_code)
+
+
+@contextlib.contextmanager
+def _objects_set_aside() -> Iterator[None]:
+    """Keep the garbage collector from walking, at every full collection during the run, the
+    objects that live through it: the pipeline and the jobs (some hundred thousand at 100,000
+    stages). gc.freeze() sets aside what exists now; objects made later are collected as usual.
+    Here, not in the library: gc.unfreeze() thaws whatever anyone else froze, and this process
+    runs one pipeline and exits. Its gain is measured in docs/performance.md."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _reporter(progress: str, state_path: str, events: Optional[str]) -> Any:
     """The progress shown to people, and with --events the stream for programs. With `--events -`
     the stream takes stdout and the progress goes to stderr. Both write to descriptors of their own,
     which stay the terminal's while the run captures descriptors 1 and 2."""
-    from dagrun.capture import SafeStream, own_stream
+    from dagrun.execution.capture import SafeStream, own_stream
 
     out: Any = SafeStream(own_stream(sys.stderr if events == "-" else sys.stdout))
     _outputs.append(out)
     if progress == "auto":
         term = os.environ.get("TERM", "")
         progress = "live" if out.isatty() and term not in ("dumb", "") else "plain"
-    if progress == "live":
-        from rich.console import Console
-
-        from dagrun.live import LiveReporter
-
-        shown: Any = LiveReporter(Console(file=out), state_path)
-    else:
-        from dagrun.reporters import PlainReporter, QuietReporter
-
-        shown = QuietReporter(out) if progress == "quiet" else PlainReporter(out, state_path)
+    shown = make_reporter(progress, out, state_path)
     if not events:
         return shown
-    from dagrun.event_stream import EventStream
-    from dagrun.events import Fanout
+    from dagrun.core.events import Fanout
+    from dagrun.ui.jsonlines import EventStream
 
     if events == "-":
         stream = SafeStream(own_stream(sys.stdout))
@@ -332,7 +359,7 @@ def _jobs_to_compare(jobs_ref: Optional[str], pipeline: Any, rerun_changed: bool
 
             raise UsageError("--rerun-changed needs --jobs, to compare the code", hint="add --jobs MODULE")
         return None
-    from dagrun.jobs import load_jobs
+    from dagrun.jobs.loading import load_jobs
 
     return load_jobs(jobs_ref, pipeline)
 
@@ -371,21 +398,21 @@ def plan(
     With TARGETS, as for run: only they and what they need. Validates the stages file exactly like
     `run`; writes nothing.
     """
-    from dagrun.runner import default_state_path
-    from dagrun.runner import plan as make_plan
-    from dagrun.spec import load_pipeline
+    from dagrun.api import default_state_path
+    from dagrun.api import plan as make_plan
+    from dagrun.stagesfile.reader import load_pipeline
 
     pipeline = load_pipeline(stages_file)
     path = state_path or default_state_path(pipeline)
     jobs = _jobs_to_compare(jobs_ref, pipeline, rerun_changed)
     the_plan = make_plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)
     if output_format == "text":
-        from dagrun.planner import default_workers
-        from dagrun.render import plan_lines
+        from dagrun.core.plan import default_workers
+        from dagrun.ui.text import plan_lines
 
         click.echo("\n".join(plan_lines(the_plan, str(path), workers or default_workers())))
         return
-    from dagrun import export
+    from dagrun.ui import export
 
     if output_format == "json":
         click.echo(export.plan_json(the_plan, str(path)))
@@ -404,19 +431,19 @@ def plan(
 def status(stages_file: Path, state_path: Optional[Path], as_json: bool, jobs_ref: Optional[str]) -> None:
     """Show every stage's state, how long it last took, when it last finished, how many times it
     has run, and the last line of its latest error, from the run history."""
-    from dagrun.runner import default_state_path
-    from dagrun.runner import status as stage_reports
-    from dagrun.spec import load_pipeline
+    from dagrun.api import default_state_path
+    from dagrun.api import status as stage_reports
+    from dagrun.stagesfile.reader import load_pipeline
 
     pipeline = load_pipeline(stages_file)
     path = state_path or default_state_path(pipeline)
     reports = stage_reports(pipeline, path, _jobs_to_compare(jobs_ref, pipeline, False))
     if as_json:
-        from dagrun.export import status_json
+        from dagrun.ui.export import status_json
 
         click.echo(status_json(reports, str(path)))
     else:
-        from dagrun.render import status_lines
+        from dagrun.ui.text import status_lines
 
         click.echo("\n".join(status_lines(reports, str(path))))
 
@@ -438,10 +465,10 @@ def logs(stages_file: Path, stage: Optional[str], state_path: Optional[Path]) ->
 
     `dagrun logs Coverage` reads stages.yaml; `dagrun logs other.yaml Coverage` another file.
     """
+    from dagrun.api import state_file
     from dagrun.errors import UsageError
-    from dagrun.runner import state_file
-    from dagrun.spec import load_pipeline
-    from dagrun.stage_logs import log_dir, log_path
+    from dagrun.stagesfile.reader import load_pipeline
+    from dagrun.store.logs import log_dir, log_path
 
     if stage is None and not stages_file.is_file() and str(stages_file) != "stages.yaml":
         stages_file, stage = Path("stages.yaml"), str(stages_file)  # just a stage: the default file
@@ -475,11 +502,11 @@ def reset(stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path]
     With no STAGES, clear every stage. With STAGES (after the stages file), clear them and
     everything downstream of them.
     """
-    from dagrun.render import plural
-    from dagrun.runner import default_state_path
-    from dagrun.runner import reset as reset_pipeline
-    from dagrun.spec import load_pipeline
-    from dagrun.state import StageStatus
+    from dagrun.api import default_state_path
+    from dagrun.api import reset as reset_pipeline
+    from dagrun.core.status import StageStatus
+    from dagrun.stagesfile.reader import load_pipeline
+    from dagrun.ui.text import plural
 
     if only and not stages:
         from dagrun.errors import UsageError
@@ -515,11 +542,11 @@ def mark(
     A stage whose dependencies are not SUCCESS is refused unless --force; stages marked SUCCESS
     together count for each other.
     """
+    from dagrun.api import default_state_path
+    from dagrun.api import mark as mark_stages
+    from dagrun.core.status import StageStatus
     from dagrun.errors import UsageError
-    from dagrun.runner import default_state_path
-    from dagrun.runner import mark as mark_stages
-    from dagrun.spec import load_pipeline
-    from dagrun.state import StageStatus
+    from dagrun.stagesfile.reader import load_pipeline
 
     example = "dagrun mark stages.yaml Lint --success"
     if status is None:
@@ -549,7 +576,7 @@ def main() -> None:
         if code in SIGNAL_EXITS:  # the state is saved: now end by the signal, for the caller to see
             import signal
 
-            from dagrun.signals import die_by
+            from dagrun.execution.signals import die_by
 
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(OSError, AttributeError):  # closed, or None: nothing to keep
@@ -566,7 +593,7 @@ def _exit_now_if_stage_threads_linger(code: int) -> None:
         t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
     ]
     if lingering:
-        from dagrun.render import plural
+        from dagrun.ui.text import plural
 
         click.echo(
             f"dagrun: not waiting for {plural(len(lingering), 'thread')} that stages started and left "

@@ -16,7 +16,7 @@ import yaml
 
 import dagrun
 from dagrun.errors import SpecError
-from dagrun.spec import parse_pipeline
+from dagrun.stagesfile.reader import parse_pipeline
 
 SEED = """\
 Lint: []

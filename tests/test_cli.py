@@ -7,17 +7,12 @@ from pathlib import Path
 from typing import List
 
 import pytest
-from click.testing import CliRunner, Result
 
 from dagrun import __version__
-from dagrun.cli import cli
-from dagrun.lock import RunLock
+from dagrun.store.lock import RunLock
 
 from .conftest import ran
-
-
-def invoke(*args: str, env: dict = {}) -> Result:  # noqa: B006 - never mutated
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+from .support import invoke
 
 
 def test_version_and_help_document_exit_codes() -> None:

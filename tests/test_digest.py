@@ -7,7 +7,7 @@ import hashlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dagrun.digest import digest
+from dagrun.core.digest import digest
 
 
 @given(st.binary(max_size=300), st.integers(min_value=1, max_value=64))

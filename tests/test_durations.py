@@ -9,8 +9,8 @@ from typing import List
 import pytest
 
 import dagrun
-from dagrun.durations import durations_path, load_durations, save_durations, weights
-from dagrun.events import Event, StageStarted
+from dagrun.core.events import Event, Reporter, StageStarted
+from dagrun.store.durations import durations_path, load_durations, save_durations, weights
 
 
 def test_durations_round_trip_for_the_stages_of_the_pipeline(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_the_next_run_starts_the_stage_that_took_longest_first(tmp_path: Path) -
     pipe = dagrun.parse_pipeline("Slow: []\nB1: []\nB2: [B1]\n", tmp_path / "stages.yaml")
     jobs = {"Slow": lambda: time.sleep(0.05), "B1": lambda: None, "B2": lambda: None}
 
-    class Starts:
+    class Starts(Reporter):
         def __init__(self) -> None:
             self.names: List[str] = []
 
@@ -54,12 +54,12 @@ def test_the_next_run_starts_the_stage_that_took_longest_first(tmp_path: Path) -
                 self.names.append(event.name)
 
     first = Starts()
-    dagrun.run(pipe, jobs, workers=1, reporter=first)
+    dagrun.run(pipe, jobs, dagrun.RunOptions(workers=1), reporter=first)
     assert first.names[0] == "B1"
     assert load_durations(tmp_path / "state.yml")["Slow"] >= 0.05
     dagrun.reset(pipe)  # clears the state, keeps the durations
     second = Starts()
-    dagrun.run(pipe, jobs, workers=1, reporter=second)
+    dagrun.run(pipe, jobs, dagrun.RunOptions(workers=1), reporter=second)
     assert second.names[0] == "Slow"
 
 

@@ -18,11 +18,12 @@ from typing import List, Tuple
 import pytest
 
 import dagrun
-from dagrun import journal, store
+from dagrun.core.events import Event, Reporter, RunStarted
+from dagrun.core.status import StageStatus
 from dagrun.errors import SpecError, StateError
-from dagrun.events import Event, RunStarted
-from dagrun.spec import parse_pipeline
-from dagrun.state import StageStatus
+from dagrun.stagesfile.reader import parse_pipeline
+from dagrun.store import journal
+from dagrun.store import state_store as store
 
 from .conftest import WAITS_FOR_GO, dagrun_cmd, run_dagrun, start_dagrun, wait_for, write
 
@@ -78,7 +79,7 @@ def test_a_fifo_or_a_folder_as_the_state_file_is_refused(tmp_path: Path) -> None
     (tmp_path / "folder.yml").mkdir()
     for name, kind in (("fifo.yml", "a device, pipe or socket"), ("folder.yml", "a folder")):
         with pytest.raises(StateError, match=f"is {kind}, not a state file") as caught:
-            dagrun.run(pipeline, {"A": lambda: None}, state_path=tmp_path / name)
+            dagrun.run(pipeline, {"A": lambda: None}, dagrun.RunOptions(state_path=tmp_path / name))
         assert caught.value.exit_code == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.yml", "folder.yml"]  # no side file made
 
@@ -175,7 +176,7 @@ def test_once_an_outcome_cannot_be_recorded_nothing_more_starts(
     monkeypatch.setattr(journal.Journal, "append", append)
     ran: List[str] = []
     with pytest.raises(StateError, match="cannot write the journal: File too large"):
-        dagrun.run(pipeline, {n: (lambda n=n: ran.append(n)) for n in names}, workers=2)
+        dagrun.run(pipeline, {n: (lambda n=n: ran.append(n)) for n in names}, dagrun.RunOptions(workers=2))
     assert ran, "some stages ran before the journal failed"
     for name in ran[1:]:  # each stage started only after its dependency's success was recorded
         dependency = names[names.index(name) - 1]
@@ -418,7 +419,7 @@ def test_after_a_run_the_callers_signal_handlers_are_back(tmp_path: Path) -> Non
             signal.signal(s, handler)
 
 
-class _Workers:
+class _Workers(Reporter):
     def __init__(self) -> None:
         self.workers = 0
 
@@ -430,7 +431,7 @@ class _Workers:
 def test_a_library_run_takes_its_workers(tmp_path: Path) -> None:
     pipeline = dagrun.Pipeline.from_dict({"A": []}, tmp_path / "stages.yaml")
     seen = _Workers()
-    dagrun.run(pipeline, {"A": lambda: None}, workers=3, reporter=seen)
+    dagrun.run(pipeline, {"A": lambda: None}, dagrun.RunOptions(workers=3), reporter=seen)
     assert seen.workers == 3
 
 

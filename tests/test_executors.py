@@ -1,4 +1,5 @@
-"""The daemon thread pool: a real concurrent.futures executor that never holds the process open."""
+"""The executors' registry, and the daemon thread pool: a ThreadPoolExecutor that never holds the
+process open."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import threading
 import pytest
 
 from dagrun.errors import UsageError
-from dagrun.executors import DaemonThreadPool, ThreadStagePool, make_pool
+from dagrun.execution.executors import EXECUTORS, make_pool
+from dagrun.execution.executors.base import DaemonThreadPool, StagePool
+from dagrun.execution.executors.threads import ThreadStagePool
 
 from .conftest import ConcurrencyProbe
 
@@ -81,54 +84,58 @@ def test_the_dask_executor_without_dask_says_what_to_install(monkeypatch: pytest
     assert "pip install 'dagrun[dask]'" in (caught.value.hint or "")
 
 
-def test_run_hands_the_result_to_then_in_the_pool_thread() -> None:
+def test_it_is_a_thread_pool_executor_whose_done_callbacks_run_in_its_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
     pool = DaemonThreadPool(2)
+    assert isinstance(pool, ThreadPoolExecutor)
     got: queue.SimpleQueue[tuple] = queue.SimpleQueue()
     for i in range(20):
-        pool.run(lambda x: x * 2, (i,), lambda r: got.put((r, threading.current_thread().name)))
+        future = pool.submit(lambda x: x * 2, i)
+        future.add_done_callback(lambda f: got.put((f.result(), threading.current_thread().name)))
     results = [got.get(timeout=5) for _ in range(20)]
     assert sorted(r for r, _ in results) == [i * 2 for i in range(20)]
-    assert {t for _, t in results} <= {"dagrun-stage-0", "dagrun-stage-1"}  # never more threads than asked
+    assert {t for _, t in results} <= {"dagrun-stage-0", "dagrun-stage-1", "MainThread"}
+    assert all(t.daemon for t in pool._threads)  # type: ignore[attr-defined]
     pool.shutdown()
 
 
-def test_run_reports_a_call_that_breaks_its_promise_not_to_raise(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list = []
-    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_type))
-    pool = DaemonThreadPool(1)
-    then: list = []
-    pool.run(lambda: 1 / 0, (), then.append)
-    assert pool.submit(lambda: 5).result(5) == 5  # the thread lived on
-    assert seen == [ZeroDivisionError] and then == []
-    pool.shutdown()
+def test_a_call_that_never_returns_does_not_hold_the_process_at_exit() -> None:
+    import subprocess
+
+    code = (
+        "import threading\n"
+        "from dagrun.execution.executors.base import DaemonThreadPool\n"
+        "pool = DaemonThreadPool(1)\n"
+        "started = threading.Event()\n"
+        "pool.submit(lambda: (started.set(), threading.Event().wait()))\n"
+        "started.wait()\n"
+        "pool.forsake()\n"
+        "pool.shutdown(wait=False)\n"
+        "print('exiting')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout) == (0, "exiting\n"), out.stderr
 
 
-def test_shutdown_drops_waiting_runs() -> None:
+def test_shutdown_cancels_waiting_work_on_every_python() -> None:
     pool = DaemonThreadPool(1)
     gate = threading.Event()
-    then: list = []
     first = pool.submit(gate.wait, 5)
-    pool.run(lambda: 1, (), then.append)
+    waiting = [pool.submit(lambda: 1) for _ in range(3)]
     pool.shutdown(wait=False, cancel_futures=True)
     gate.set()
     assert first.result(5) is True
+    assert all(f.cancelled() for f in waiting)
     pool.shutdown()
-    assert then == []
 
 
-def test_a_call_handed_over_by_then_stays_in_its_thread() -> None:
-    pool = DaemonThreadPool(2)
-    threads: list = []
-    finished = threading.Event()
-
-    def chain(n: int) -> None:
-        threads.append(threading.current_thread().name)
-        if n:
-            pool.run(lambda: n - 1, (), chain)  # from inside `then`: kept for this thread
-        else:
-            finished.set()
-
-    pool.run(lambda: 50, (), chain)
-    assert finished.wait(5)
-    assert set(threads) == {"dagrun-stage-0"} and len(threads) == 51  # no second thread was woken or started
-    pool.shutdown()
+def test_the_registry_names_each_executor_and_makes_it() -> None:
+    assert list(EXECUTORS) == ["thread", "process", "dask"]
+    assert EXECUTORS["dask"].options.keys() == {"address"}
+    for name in ("thread", "process"):
+        pool = make_pool(name, {}, 1)
+        assert isinstance(pool, StagePool)
+        pool.close()
+    with pytest.raises(UsageError, match="the thread executor has no option 'address'"):
+        make_pool("thread", {}, 1, options={"address": "tcp://x:1"})

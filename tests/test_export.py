@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 import dagrun
 from dagrun.cli import cli
-from dagrun.export import SCHEMA, _dot_id, plan_dot, plan_json, plan_mermaid
-from dagrun.state import StageStatus
+from dagrun.core.plan import make_plan
+from dagrun.core.status import StageStatus
+from dagrun.ui.export import SCHEMA, _dot_id, plan_dot, plan_json, plan_mermaid
 
 from .conftest import SEED
 
@@ -21,7 +22,7 @@ STATE = {"Lint": S, "Test": S, "Coverage": F, "Docs": P, "Benchmark": R}
 
 def seed_plan(tmp_path: Path, **kwargs: object) -> dagrun.Plan:
     pipeline = dagrun.parse_pipeline(SEED, tmp_path / "stages.yaml")
-    return dagrun.make_plan(pipeline, dict(STATE), **kwargs)  # type: ignore[arg-type]
+    return make_plan(pipeline, dict(STATE), **kwargs)  # type: ignore[arg-type]
 
 
 def test_json_has_the_documented_schema(tmp_path: Path) -> None:
@@ -67,7 +68,7 @@ def test_dot_has_a_node_per_stage_coloured_by_state_and_an_edge_per_dependency(t
 
 def test_mermaid_is_a_flowchart_with_safe_ids_and_a_class_per_state(tmp_path: Path) -> None:
     pipeline = dagrun.Pipeline.from_dict({"start": [], "end": ["start"]}, tmp_path / "s.yaml")
-    text = plan_mermaid(dagrun.make_plan(pipeline, {"start": S, "end": P}))
+    text = plan_mermaid(make_plan(pipeline, {"start": S, "end": P}))
     assert text.splitlines() == [
         "flowchart LR",
         '  s0["start"]:::success',

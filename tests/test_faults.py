@@ -17,9 +17,10 @@ import pytest
 import yaml
 
 import dagrun
+from dagrun.core.status import StageStatus
 from dagrun.errors import StateError
-from dagrun.state import StageStatus, dump_state
-from dagrun.store import StateStore, read_state
+from dagrun.store.state_file import dump_state
+from dagrun.store.state_store import StateStore, read_state
 
 from .conftest import dagrun_cmd, write
 
@@ -137,7 +138,7 @@ def test_a_kill_at_each_step_of_the_save_leaves_the_old_or_the_new_file(tmp_path
         [
             "import os, signal, sys",
             "from pathlib import Path",
-            "from dagrun import state",
+            "from dagrun.store import files as state",
             "def die(): os.kill(os.getpid(), signal.SIGKILL)",
             SAVE_STEPS[step],
             f"state.write_atomically(Path({str(path)!r}), {new.encode()!r})",
@@ -236,7 +237,7 @@ def test_disk_errors_on_each_operation_in_turn(
         faults = DiskFaults(monkeypatch, folder, op, code, nth)
         error: Optional[StateError] = None
         try:
-            dagrun.run(pipe, jobs, workers=2)
+            dagrun.run(pipe, jobs, dagrun.RunOptions(workers=2))
         except StateError as e:
             error = e
         monkeypatch.undo()
@@ -254,7 +255,7 @@ def test_disk_errors_on_each_operation_in_turn(
         falsely = [n for n, s in state.items() if s is StageStatus.SUCCESS and n not in ran and n != "A"]
         assert not falsely, f"recorded SUCCESS without running: {falsely}"
         # And a plain re-run finishes the pipeline.
-        assert dagrun.run(pipe, jobs, workers=2).ok
+        assert dagrun.run(pipe, jobs, dagrun.RunOptions(workers=2)).ok
         assert set(read_state(folder / "state.yml", names).values()) == {StageStatus.SUCCESS}
     else:
         pytest.fail("the fault kept firing")

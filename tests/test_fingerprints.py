@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 import dagrun
 from dagrun.cli import cli
-from dagrun.fingerprints import _essence, fingerprint
-from dagrun.jobs import Job, load_jobs
+from dagrun.jobs.fingerprints import _essence, fingerprint
+from dagrun.jobs.loading import Job, load_jobs
 
 from .conftest import SEED, ran, write
 
@@ -63,7 +63,7 @@ def test_changed_code_is_shown_and_rerun_on_request(tmp_path: Path) -> None:
     assert reports["Coverage"].code_changed is True and reports["Lint"].code_changed is False
     assert dagrun.status(pipeline)[0].code_changed is None  # not compared without the jobs
     (tmp_path / "ran.log").unlink()
-    assert dagrun.run(pipeline, edited, rerun_changed=True).ok
+    assert dagrun.run(pipeline, edited, dagrun.RunOptions(rerun_changed=True)).ok
     assert sorted(ran(tmp_path)) == ["Benchmark", "Coverage", "Docs"]
     assert dagrun.plan(pipeline, jobs=edited).changed == frozenset()  # recorded anew
 

@@ -7,7 +7,7 @@ from graphlib import CycleError as GraphlibCycleError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dagrun.graph import AcyclicSorter, CycleError, TopologicalSorter, levels, remaining_work, topological_order
+from dagrun.core.graph import AcyclicSorter, CycleError, TopologicalSorter, levels, remaining_work, topological_order
 
 NEEDS = {"Lint": (), "Test": (), "Coverage": ("Test",), "Docs": ("Coverage", "Lint"), "Benchmark": ("Coverage",)}
 DEPENDENTS = {"Lint": ["Docs"], "Test": ["Coverage"], "Coverage": ["Docs", "Benchmark"], "Docs": [], "Benchmark": []}

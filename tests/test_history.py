@@ -13,13 +13,14 @@ from click.testing import CliRunner
 from rich.console import Console
 
 import dagrun
-from dagrun import history
 from dagrun.cli import cli
-from dagrun.events import RunStarted, StageFinished, StageStarted
-from dagrun.history import history_path, read_history
-from dagrun.live import LiveReporter
-from dagrun.signals import StopRequest
-from dagrun.state import StageStatus
+from dagrun.core.events import RunStarted, StageFinished, StageStarted
+from dagrun.core.plan import make_plan
+from dagrun.core.status import StageStatus
+from dagrun.execution.signals import StopRequest
+from dagrun.store import history
+from dagrun.store.history import history_path, read_history
+from dagrun.ui.live import LiveReporter
 
 from .test_runner import make_jobs
 
@@ -48,7 +49,7 @@ def test_each_execution_is_recorded_and_status_reports_the_latest(pipe: dagrun.P
 def test_a_stopped_run_records_the_running_stages_as_stopped(pipe: dagrun.Pipeline) -> None:
     stop = StopRequest()
     jobs = make_jobs(ALL, [], Test=lambda: (stop.request(2), time.sleep(0.5)))  # type: ignore[func-returns-value]
-    result = dagrun.run(pipe, jobs, stop=stop, workers=1)
+    result = dagrun.run(pipe, jobs, dagrun.RunOptions(workers=1), stop=stop)
     assert result.interrupted_by == 2
     outcomes = {r.stage: r.outcome for r in read_history(pipe.path.parent / "state.yml")}
     assert outcomes.get("Test") == "STOPPED"
@@ -101,8 +102,8 @@ def test_status_on_the_command_line_as_a_table_and_as_json(seed: Path) -> None:
 def test_the_estimate_schedules_by_earlier_durations(tmp_path: Path) -> None:
     pipeline = dagrun.Pipeline.from_dict({"A": [], "B": ["A"], "C": []}, tmp_path / "s.yaml")
     state = dict.fromkeys(pipeline.names, P)
-    assert dagrun.make_plan(pipeline, state).estimate(2) is None  # never measured
-    plan = dagrun.make_plan(pipeline, state, {"A": 2.0, "B": 1.0, "C": 3.0})
+    assert make_plan(pipeline, state).estimate(2) is None  # never measured
+    plan = make_plan(pipeline, state, {"A": 2.0, "B": 1.0, "C": 3.0})
     assert plan.estimate(1) == pytest.approx(6.0)
     assert plan.estimate(2) == pytest.approx(3.0)  # C beside A then B
 
@@ -112,7 +113,7 @@ def test_plan_and_the_live_view_give_a_time_from_earlier_runs(pipe: dagrun.Pipel
     dagrun.reset(pipe)
     plan = dagrun.plan(pipe)
     assert plan.estimate(2) is not None
-    from dagrun.render import plan_lines
+    from dagrun.ui.text import plan_lines
 
     assert "expected to take about" in plan_lines(plan, "state.yml", workers=2)[1]
     reporter = LiveReporter(Console(file=io.StringIO(), force_terminal=True, width=100))
@@ -127,11 +128,11 @@ def test_plan_and_the_live_view_give_a_time_from_earlier_runs(pipe: dagrun.Pipel
         assert reporter._eta() == " · about 0.00s left"
     finally:
         reporter.close()
-    assert dagrun.make_plan(pipe, dict.fromkeys(ALL, P)).estimate(2) is None
+    assert make_plan(pipe, dict.fromkeys(ALL, P)).estimate(2) is None
 
 
 def test_no_estimate_is_shown_on_a_first_run(pipe: dagrun.Pipeline) -> None:
-    from dagrun.render import plan_lines
+    from dagrun.ui.text import plan_lines
 
     lines: List[str] = plan_lines(dagrun.plan(pipe), "state.yml", workers=2)
     assert not any("expected to take" in line for line in lines)

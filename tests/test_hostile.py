@@ -9,10 +9,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dagrun.core.status import StageStatus
 from dagrun.errors import SpecError, StateError
-from dagrun.spec import parse_pipeline
-from dagrun.state import StageStatus, dump_state, parse_state
-from dagrun.store import StateStore
+from dagrun.stagesfile.reader import parse_pipeline
+from dagrun.store.state_file import dump_state, parse_state
+from dagrun.store.state_store import StateStore
 
 from .conftest import agrees_with_safe_load
 

@@ -8,9 +8,10 @@ from types import ModuleType
 
 import pytest
 
+from dagrun.core.pipeline import Pipeline
 from dagrun.errors import JobsError
-from dagrun.jobs import _needs_arguments, _plain_function, _why_not_a_job, as_job, load_jobs
-from dagrun.spec import Pipeline, parse_pipeline
+from dagrun.jobs.loading import _needs_arguments, _plain_function, _why_not_a_job, as_job, load_jobs
+from dagrun.stagesfile.reader import parse_pipeline
 
 from .conftest import write
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dagrun.journal import CHUNK, Journal, journal_path, remove, replay
+from dagrun.store.journal import CHUNK, Journal, journal_path, remove, replay
 
 
 def test_records_replay_in_order(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dagrun.errors import LockHeldError
-from dagrun.lock import RunLock, lock_path
+from dagrun.store.lock import RunLock, lock_path
 
 
 def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> N
 def test_the_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     state = tmp_path / "state.yml"
     code = (
-        "import sys, time; from pathlib import Path; from dagrun.lock import RunLock;"
+        "import sys, time; from pathlib import Path; from dagrun.store.lock import RunLock;"
         f"RunLock(Path({str(state)!r})).acquire(); print('locked', flush=True); time.sleep(60)"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dagrun import pipeline_cache
 from dagrun.errors import SpecError
-from dagrun.spec import load_pipeline
+from dagrun.stagesfile import cache as pipeline_cache
+from dagrun.stagesfile.reader import load_pipeline
 
 
 def big_pipeline(path: Path, n: int = 4000, broken: bool = False) -> None:
@@ -36,7 +36,7 @@ def test_a_second_load_of_the_same_bytes_comes_from_the_cache(tmp_path: Path, mo
     def no_parsing(*args: object) -> None:
         raise AssertionError("parsed although cached")
 
-    monkeypatch.setattr("dagrun.spec.parse_pipeline", no_parsing)
+    monkeypatch.setattr("dagrun.stagesfile.reader.parse_pipeline", no_parsing)
     second = load_pipeline(path)
     assert second == first
     assert second.stages["stage_7"].line == 8

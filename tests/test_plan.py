@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dagrun.planner import make_plan
-from dagrun.spec import parse_pipeline
-from dagrun.state import StageStatus
+from dagrun.core.plan import make_plan
+from dagrun.core.status import StageStatus
+from dagrun.stagesfile.reader import parse_pipeline
 
 from .conftest import SEED
 

@@ -12,10 +12,10 @@ from typing import Dict, List, Tuple
 import pytest
 
 import dagrun
+from dagrun.core.status import StageStatus
 from dagrun.errors import JobsError
-from dagrun.jobs import load_jobs
-from dagrun.process_pool import ProcessPool, WorkerDied
-from dagrun.state import StageStatus
+from dagrun.execution.executors.processes import ProcessPool, WorkerDied
+from dagrun.jobs.loading import load_jobs
 
 from .conftest import dagrun_cmd, start_dagrun, wait_for, write
 
@@ -104,7 +104,7 @@ def assert_stage_and_child_die(folder: Path) -> None:
 def run(folder: Path, stages: str, jobs_ref: str = "jobs.py", **kwargs: object) -> dagrun.RunResult:
     pipeline = dagrun.parse_pipeline(stages, folder / "stages.yaml")
     jobs = load_jobs(jobs_ref, pipeline, cwd=folder)
-    return dagrun.run(pipeline, jobs, executor="process", **kwargs)  # type: ignore[arg-type]
+    return dagrun.run(pipeline, jobs, dagrun.RunOptions(executor="process", **kwargs))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_a_jobs_file_whose_name_is_not_a_module_name_loads_in_workers(folder: Pa
 def test_functions_not_defined_in_a_jobs_file_are_refused_before_anything_runs(tmp_path: Path) -> None:
     pipeline = dagrun.parse_pipeline("A: []\n", tmp_path / "stages.yaml")
     with pytest.raises(JobsError, match="stage 'A' is not defined at the top level"):
-        dagrun.run(pipeline, {"A": lambda: None}, executor="process")
+        dagrun.run(pipeline, {"A": lambda: None}, dagrun.RunOptions(executor="process"))
     assert not (tmp_path / "state.yml").exists() or "SUCCESS" not in (tmp_path / "state.yml").read_text()
 
 
@@ -241,7 +241,7 @@ def test_a_timeout_under_threads_fails_the_stage_and_says_the_thread_goes_on(tmp
     pipeline = dagrun.parse_pipeline("Slow: []\nNext: [Other]\nOther: []\n", tmp_path / "stages.yaml")
     try:
         jobs = {"Slow": slow, "Next": lambda: None, "Other": lambda: None}
-        result = dagrun.run(pipeline, jobs, timeout=0.3, workers=1)
+        result = dagrun.run(pipeline, jobs, dagrun.RunOptions(timeout=0.3, workers=1))
     finally:
         release.append(True)
     assert result.state == {"Slow": F, "Next": S, "Other": S}
@@ -251,7 +251,7 @@ def test_a_timeout_under_threads_fails_the_stage_and_says_the_thread_goes_on(tmp
 def test_a_timeout_must_be_positive(tmp_path: Path) -> None:
     pipeline = dagrun.parse_pipeline("A: []\n", tmp_path / "stages.yaml")
     with pytest.raises(dagrun.DagrunError, match="positive"):
-        dagrun.run(pipeline, {"A": lambda: None}, timeout=0)
+        dagrun.run(pipeline, {"A": lambda: None}, dagrun.RunOptions(timeout=0))
 
 
 def test_what_a_stage_prints_in_a_worker_reaches_dagrun_output_in_order(tmp_path: Path) -> None:

@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 import dagrun
-from dagrun.events import RunStarted, StageFinished, StageStarted
-from dagrun.live import LiveReporter
-from dagrun.render import duration, plan_lines, summary_lines
-from dagrun.reporters import PlainReporter, QuietReporter
-from dagrun.state import StageStatus
+from dagrun.core.events import RunStarted, StageFinished, StageStarted
+from dagrun.core.plan import make_plan
+from dagrun.core.status import StageStatus
+from dagrun.ui.live import LiveReporter
+from dagrun.ui.plain import PlainReporter, QuietReporter
+from dagrun.ui.text import duration, plan_lines, summary_lines
 
 from .conftest import SEED
 
@@ -47,7 +48,7 @@ def test_plan_lines_show_batches_and_what_will_happen(tmp_path: Path) -> None:
     pipe = dagrun.parse_pipeline(SEED, tmp_path / "stages.yaml")
     state = {n: StageStatus.PENDING for n in pipe.names}
     state.update(Lint=StageStatus.SUCCESS, Coverage=StageStatus.FAILED)
-    text = "\n".join(plan_lines(dagrun.make_plan(pipe, state), "state.yml"))
+    text = "\n".join(plan_lines(make_plan(pipe, state), "state.yml"))
     assert "5 stages in 3 batches; 1 done, 4 will run (state: state.yml)" in text
     assert re.search(r"batch 1\n  \[done\] Lint +done\n  \[run \] Test +will run", text)
     assert re.search(r"\[run \] Coverage +will run \(failed last time\)  after Test", text)
@@ -126,7 +127,7 @@ def test_a_finished_stages_line_is_printed_on_the_next_refresh_not_the_next_even
     out = io.StringIO()
     reporter = LiveReporter(live_console(out), refresh_per_second=50)
     pipe = dagrun.Pipeline.from_dict({"First": [], "Second": []}, tmp_path / "s.yaml")
-    plan = dagrun.make_plan(pipe, {n: StageStatus.PENDING for n in pipe.names})
+    plan = make_plan(pipe, {n: StageStatus.PENDING for n in pipe.names})
     now = time.time()
     reporter.handle(RunStarted(plan, 2, now))
     for name in ("First", "Second"):
@@ -170,7 +171,7 @@ def test_live_view_draws_running_stages_counts_and_bar(tmp_path: Path) -> None:
         seen.append(_render(reporter))
         gate.set()
 
-    dagrun.run(pipe, {"Slow": slow, "Fast": fast}, reporter=reporter, workers=2)
+    dagrun.run(pipe, {"Slow": slow, "Fast": fast}, dagrun.RunOptions(workers=2), reporter=reporter)
     assert "Slow" in seen[0] and "Fast" in seen[0]
     assert "0/2" in seen[0] and "running 2 · waiting 0" in seen[0]
 
@@ -205,13 +206,13 @@ class CountingStream(io.StringIO):
 
 
 def test_plain_lines_are_written_in_batches_and_a_tick_writes_what_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dagrun.events import StageFinished, StageStarted
-    from dagrun.reporters import FLUSH_INTERVAL
+    from dagrun.core.events import StageFinished, StageStarted
+    from dagrun.ui.plain import FLUSH_INTERVAL
 
     out = CountingStream()
     reporter = PlainReporter(out)
     now = 1000.0
-    monkeypatch.setattr("dagrun.reporters.time.time", lambda: now)
+    monkeypatch.setattr("dagrun.ui.plain.time.time", lambda: now)
     for i in range(500):  # all within one flush interval
         reporter.handle(StageStarted(f"s{i}", now))
         reporter.handle(StageFinished(f"s{i}", StageStatus.SUCCESS, 0.0, now))
@@ -225,7 +226,7 @@ def test_plain_lines_are_written_in_batches_and_a_tick_writes_what_waits(monkeyp
 
 
 def test_a_long_summary_lists_some_stages_of_each_kind_and_counts_the_rest(tmp_path: Path) -> None:
-    from dagrun.render import SUMMARY_ROWS
+    from dagrun.ui.text import SUMMARY_ROWS
 
     # 100 stages that succeed, one that fails, and 100 that it blocks
     stages = {f"ok{i}": [] for i in range(100)}
@@ -233,7 +234,7 @@ def test_a_long_summary_lists_some_stages_of_each_kind_and_counts_the_rest(tmp_p
     stages.update({f"after{i}": ["Broken"] for i in range(100)})
     pipe = dagrun.Pipeline.from_dict(stages, tmp_path / "stages.yaml")  # type: ignore[arg-type]
     jobs = {n: (lambda: fail("Broken")) if n == "Broken" else (lambda: None) for n in pipe.names}
-    result = dagrun.run(pipe, jobs, state_path=tmp_path / "state.yml")
+    result = dagrun.run(pipe, jobs, dagrun.RunOptions(state_path=tmp_path / "state.yml"))
     lines = [text for _, text in summary_lines(result)]
     assert sum(line.startswith("  SUCCESS") for line in lines) == SUMMARY_ROWS + 1
     assert f"  SUCCESS  ... and {100 - SUMMARY_ROWS} more (`dagrun status` lists every stage)" in lines

@@ -16,25 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dagrun
-from dagrun.events import Event, RunFinished, RunStarted, StageStarted
-from dagrun.signals import StopRequest
-from dagrun.state import StageStatus
-from dagrun.store import read_state
+from dagrun.core.events import RunFinished, RunStarted
+from dagrun.core.status import StageStatus
+from dagrun.execution.signals import StopRequest
+from dagrun.store.state_store import read_state
 
 from .conftest import ConcurrencyProbe
+from .support import Recorder, invoke
 
 S, F, P = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.PENDING
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: List[Event] = []
-
-    def handle(self, event: Event) -> None:
-        self.events.append(event)
-
-    def started(self) -> List[str]:
-        return [e.name for e in self.events if isinstance(e, StageStarted)]
 
 
 def make_jobs(
@@ -103,7 +93,7 @@ def test_a_slow_stage_does_not_hold_back_an_unrelated_chain(tmp_path: Path) -> N
     b_ran = threading.Event()
     # Slow finishes only once B has run: with a barrier between levels this could never succeed.
     jobs = make_jobs(list(pipe.names), [], Slow=lambda: None if b_ran.wait(10) else 1 / 0, B=b_ran.set)
-    result = dagrun.run(pipe, jobs, workers=2)
+    result = dagrun.run(pipe, jobs, dagrun.RunOptions(workers=2))
     assert result.ok, result.outcomes
 
 
@@ -120,14 +110,14 @@ def test_each_outcome_is_recorded_before_any_dependent_starts(pipe: dagrun.Pipel
 def test_at_most_workers_stages_run_at_once(tmp_path: Path) -> None:
     pipe = dagrun.Pipeline.from_dict({f"s{i}": [] for i in range(12)}, tmp_path / "s.yaml")
     probe = ConcurrencyProbe()
-    result = dagrun.run(pipe, {n: probe for n in pipe.names}, workers=3)
+    result = dagrun.run(pipe, {n: probe for n in pipe.names}, dagrun.RunOptions(workers=3))
     assert result.ok and probe.peak == 3
 
 
 def test_the_longest_chain_starts_first(tmp_path: Path) -> None:
     pipe = dagrun.parse_pipeline("Short: []\nLong1: []\nLong2: [Long1]\nLong3: [Long2]\n", tmp_path / "s.yaml")
     rec = Recorder()
-    dagrun.run(pipe, make_jobs(list(pipe.names), []), workers=1, reporter=rec)
+    dagrun.run(pipe, make_jobs(list(pipe.names), []), dagrun.RunOptions(workers=1), reporter=rec)
     assert rec.started()[0] == "Long1"
 
 
@@ -135,12 +125,12 @@ def test_fail_fast_starts_nothing_new_after_a_failure(tmp_path: Path) -> None:
     pipe = dagrun.Pipeline.from_dict({"Bad": [], "Later1": [], "Later2": []}, tmp_path / "s.yaml")
     log: List[str] = []
     jobs = make_jobs(list(pipe.names), log, fail=("Bad",))
-    result = dagrun.run(pipe, jobs, workers=1, fail_fast=True)
+    result = dagrun.run(pipe, jobs, dagrun.RunOptions(workers=1, fail_fast=True))
     assert log == ["Bad"]
     assert result.not_started == ("Later1", "Later2")
     assert result.exit_code == 1
     log.clear()
-    assert dagrun.run(pipe, jobs, workers=1).failed == ("Bad",)
+    assert dagrun.run(pipe, jobs, dagrun.RunOptions(workers=1)).failed == ("Bad",)
     assert sorted(log) == ["Bad", "Later1", "Later2"]
 
 
@@ -175,7 +165,7 @@ def test_a_stop_request_ends_the_run_at_once_and_records_running_stages_as_null(
         release.wait(30)
 
     threading.Thread(target=lambda: (started.wait(10), stop.request(signal.SIGTERM)), daemon=True).start()
-    result = dagrun.run(pipe, make_jobs(list(pipe.names), [], Long=long), workers=1, stop=stop)
+    result = dagrun.run(pipe, make_jobs(list(pipe.names), [], Long=long), dagrun.RunOptions(workers=1), stop=stop)
     release.set()  # had the run waited for Long, Long would have ended (after 30 s) and not be stopped
     assert result.interrupted_by == signal.SIGTERM and result.exit_code == 143
     assert result.stopped == ("Long",) and set(result.not_started) == {"Next", "Quick"}
@@ -222,7 +212,7 @@ def test_random_dags_run_every_stage_once_never_before_its_dependencies(
     with tempfile.TemporaryDirectory() as folder:
         pipe = dagrun.Pipeline.from_dict(spec, Path(folder) / "s.yaml")
         log: List[str] = []
-        result = dagrun.run(pipe, make_jobs(list(spec), log, fail=tuple(failing)), workers=workers)
+        result = dagrun.run(pipe, make_jobs(list(spec), log, fail=tuple(failing)), dagrun.RunOptions(workers=workers))
         state = read_state(Path(folder) / "state.yml", pipe.names)
     assert len(log) == len(set(log))
     for name in log:
@@ -258,7 +248,7 @@ def test_a_jobs_mapping_without_every_stage_is_refused_before_anything_runs(tmp_
 def test_a_signal_only_sets_the_flag_so_it_cannot_deadlock_on_a_lock_the_main_thread_holds() -> None:
     # A handler runs in the main thread between two bytecodes, perhaps inside Event.wait() with
     # the Event's lock held; a listener taking that lock from the handler would wait for ever.
-    from dagrun.signals import stop_on_signals
+    from dagrun.execution.signals import stop_on_signals
 
     stop = StopRequest()
     woken: List[str] = []
@@ -276,13 +266,25 @@ def test_a_signal_only_sets_the_flag_so_it_cannot_deadlock_on_a_lock_the_main_th
     assert woken == ["code"]
 
 
-def test_the_collector_is_frozen_during_a_run_only_when_asked(tmp_path: Path) -> None:
+def test_the_library_leaves_the_collector_alone_and_the_command_sets_the_pipeline_aside(tmp_path: Path) -> None:
     pipe = dagrun.Pipeline.from_dict({"A": [], "B": ["A"]}, tmp_path / "s.yaml")
     during: List[int] = []
     jobs = make_jobs(list(pipe.names), [], B=lambda: during.append(gc.get_freeze_count()))
     before = gc.get_freeze_count()  # not 0 on every Python: 3.12 freezes its start-up objects
     assert dagrun.run(pipe, jobs).ok
-    assert during == [before]  # by default, a caller's collector is left alone
-    assert dagrun.run(pipe, jobs, force=["A", "B"], freeze_gc=True).ok
-    assert during[1] > before  # set aside while running
-    assert gc.get_freeze_count() == 0  # and everything put back
+    assert during == [before]
+    tmp_path = tmp_path / "cli"  # a state of its own
+    tmp_path.mkdir()
+    (tmp_path / "stages.yaml").write_text("A: []\n")
+    (tmp_path / "freeze_jobs.py").write_text(
+        "import gc\n\ndef A():\n    open('frozen.txt', 'w').write(str(gc.get_freeze_count()))\n"
+    )
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        result = invoke("run", "stages.yaml", "--jobs", "freeze_jobs.py", "--progress", "plain")
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+    assert int((tmp_path / "frozen.txt").read_text()) > before  # set aside while running
+    assert gc.get_freeze_count() == before  # and everything put back

@@ -7,17 +7,16 @@ from pathlib import Path
 from typing import List, Set
 
 import pytest
-from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dagrun
-from dagrun.cli import cli
+from dagrun.core.status import StageStatus
 from dagrun.errors import UsageError
-from dagrun.state import StageStatus
-from dagrun.store import read_state
+from dagrun.store.state_store import read_state
 
 from .conftest import ran
+from .support import invoke
 from .test_runner import DAGS, make_jobs
 
 S, F, P = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.PENDING
@@ -30,32 +29,34 @@ def state(pipe: dagrun.Pipeline) -> dict:
 
 def test_targets_run_only_themselves_and_their_upstream(pipe: dagrun.Pipeline) -> None:
     log: List[str] = []
-    result = dagrun.run(pipe, make_jobs(ALL, log), targets=["Docs"])
+    result = dagrun.run(pipe, make_jobs(ALL, log), dagrun.RunOptions(targets=["Docs"]))
     assert result.ok and result.exit_code == 0
     assert sorted(log) == ["Coverage", "Docs", "Lint", "Test"]
     assert state(pipe) == {"Lint": S, "Test": S, "Coverage": S, "Docs": S, "Benchmark": P}
     # Upstream that already succeeded is not redone.
     log.clear()
-    assert dagrun.run(pipe, make_jobs(ALL, log), targets=["Benchmark"]).ok
+    assert dagrun.run(pipe, make_jobs(ALL, log), dagrun.RunOptions(targets=["Benchmark"])).ok
     assert log == ["Benchmark"]
 
 
 def test_unknown_stage_names_are_refused_with_a_suggestion(pipe: dagrun.Pipeline) -> None:
     with pytest.raises(UsageError, match=r"no stage 'Dcos' in .*stages.yaml \(did you mean 'Docs'\?\)"):
-        dagrun.run(pipe, make_jobs(ALL, []), targets=["Dcos"])
+        dagrun.run(pipe, make_jobs(ALL, []), dagrun.RunOptions(targets=["Dcos"]))
     with pytest.raises(UsageError, match="no stage 'Nope'"):
-        dagrun.run(pipe, make_jobs(ALL, []), force=["Nope"])
+        dagrun.run(pipe, make_jobs(ALL, []), dagrun.RunOptions(force=["Nope"]))
     with pytest.raises(UsageError, match="no stage 'Nope'"):
         dagrun.reset(pipe, stages=["Nope"])
     with pytest.raises(UsageError, match=r"no stage 'BENCHMARK' in .*stages.yaml \(did you mean 'Benchmark'\?\)"):
-        dagrun.run(pipe, make_jobs(ALL, []), targets=["BENCHMARK"])  # as stages file and jobs hints do
+        dagrun.run(
+            pipe, make_jobs(ALL, []), dagrun.RunOptions(targets=["BENCHMARK"])
+        )  # as stages file and jobs hints do
     assert not (pipe.path.parent / "state.yml").exists()
 
 
 def test_force_reruns_a_stage_and_everything_downstream(pipe: dagrun.Pipeline) -> None:
     assert dagrun.run(pipe, make_jobs(ALL, [])).ok
     log: List[str] = []
-    result = dagrun.run(pipe, make_jobs(ALL, log), force=["Coverage"])
+    result = dagrun.run(pipe, make_jobs(ALL, log), dagrun.RunOptions(force=["Coverage"]))
     assert result.ok
     assert sorted(log) == ["Benchmark", "Coverage", "Docs"]
     plan = dagrun.plan(pipe, force=["Coverage"])
@@ -66,7 +67,7 @@ def test_force_reruns_a_stage_and_everything_downstream(pipe: dagrun.Pipeline) -
 
 def test_a_forced_stage_that_fails_leaves_no_stale_success_downstream(pipe: dagrun.Pipeline) -> None:
     assert dagrun.run(pipe, make_jobs(ALL, [])).ok
-    result = dagrun.run(pipe, make_jobs(ALL, [], fail=("Coverage",)), force=["Coverage"])
+    result = dagrun.run(pipe, make_jobs(ALL, [], fail=("Coverage",)), dagrun.RunOptions(force=["Coverage"]))
     assert result.exit_code == 1
     assert state(pipe) == {"Lint": S, "Test": S, "Coverage": F, "Docs": P, "Benchmark": P}
 
@@ -74,7 +75,7 @@ def test_a_forced_stage_that_fails_leaves_no_stale_success_downstream(pipe: dagr
 def test_force_with_targets_stays_within_the_targets(pipe: dagrun.Pipeline) -> None:
     assert dagrun.run(pipe, make_jobs(ALL, [])).ok
     log: List[str] = []
-    assert dagrun.run(pipe, make_jobs(ALL, log), targets=["Docs"], force=["Test"]).ok
+    assert dagrun.run(pipe, make_jobs(ALL, log), dagrun.RunOptions(targets=["Docs"], force=["Test"])).ok
     assert sorted(log) == ["Coverage", "Docs", "Test"]
     assert state(pipe)["Benchmark"] is P  # downstream of Test, not rerun: no longer SUCCESS
 
@@ -127,7 +128,7 @@ def test_random_targets_run_exactly_their_unfinished_upstream(
         succeeded = [f"s{i}" for i in sorted(done) if i < len(raw)]
         dagrun.mark(pipe, succeeded, S, force=True)
         log: List[str] = []
-        assert dagrun.run(pipe, make_jobs(list(spec), log), targets=targets).ok
+        assert dagrun.run(pipe, make_jobs(list(spec), log), dagrun.RunOptions(targets=targets)).ok
         final = read_state(Path(folder) / "state.yml", pipe.names)
     upstream: Set[str] = set()
     todo = list(targets)
@@ -142,10 +143,6 @@ def test_random_targets_run_exactly_their_unfinished_upstream(
 
 
 # The command line.
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_cli_targets_follow_the_stages_file(in_seed: Path) -> None:

@@ -12,11 +12,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dagrun import spec as spec_module
-from dagrun import yamltree
+from dagrun.core import yamltree
+from dagrun.core.pipeline import Pipeline, Stage
+from dagrun.core.yamltree import read_events, read_name_lists, read_stage_lines, reads_as_string
 from dagrun.errors import SpecError
-from dagrun.spec import Pipeline, Stage, load_pipeline, parse_pipeline
-from dagrun.yamltree import read_events, read_name_lists, read_stage_lines, reads_as_string
+from dagrun.stagesfile import reader as spec_module
+from dagrun.stagesfile.reader import load_pipeline, parse_pipeline
 
 from .conftest import SEED, agrees_with_safe_load
 
@@ -137,7 +138,7 @@ def test_non_utf8_bytes_name_the_line(tmp_path: Path) -> None:
 
 
 def test_oversized_files_are_refused_without_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dagrun.spec.MAX_FILE_BYTES", 100)
+    monkeypatch.setattr("dagrun.stagesfile.reader.MAX_FILE_BYTES", 100)
     path = tmp_path / "s.yaml"
     path.write_text("a: []\n" * 50)
     with pytest.raises(SpecError, match="larger than"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import dagrun
-from dagrun.stage_logs import StageLogs, clear_logs, log_path, tail
+from dagrun.store.logs import StageLogs, clear_logs, log_path, tail
 
 from .conftest import run_dagrun, write
 
@@ -126,7 +126,7 @@ def test_threads_printing_at_once_each_reach_their_own_log(tmp_path: Path) -> No
         return run
 
     stdout = sys.stdout
-    result = dagrun.run(pipeline, {n: job(n) for n in names}, workers=8, logs=True)
+    result = dagrun.run(pipeline, {n: job(n) for n in names}, dagrun.RunOptions(workers=8, logs=True))
     assert result.ok and sys.stdout is stdout  # restored
     for n in names:
         text = (tmp_path / ".dagrun" / "logs" / f"{n}.log").read_text()

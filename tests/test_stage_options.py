@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import pytest
 from click.testing import CliRunner
 
 import dagrun
 from dagrun.cli import cli
+from dagrun.core.events import StageRetrying
+from dagrun.core.status import StageStatus
 from dagrun.errors import JobsError, SpecError
-from dagrun.events import Event, StageRetrying
-from dagrun.history import read_history
-from dagrun.jobs import load_jobs
-from dagrun.state import StageStatus
+from dagrun.jobs.loading import load_jobs
+from dagrun.store.history import read_history
 
 from .conftest import write
+from .support import Recorder
 
 S, F, P = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.PENDING
 
@@ -113,14 +114,6 @@ def count(tmp_path: Path, name: str) -> int:
     return int((tmp_path / f"{name}.count").read_text())
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: List[Event] = []
-
-    def handle(self, event: Event) -> None:
-        self.events.append(event)
-
-
 def test_retries_run_a_failing_stage_again_and_the_history_keeps_each_attempt(tmp_path: Path) -> None:
     pipeline, jobs = load(tmp_path, "Flaky: {retries: 2}\nHopeless: {retries: 1}\nAfter: [Flaky]\n")
     recorder = Recorder()
@@ -145,7 +138,7 @@ def test_retry_delay_waits_between_attempts(tmp_path: Path) -> None:
 
 def test_fail_fast_does_not_wait_for_a_retry(tmp_path: Path) -> None:
     pipeline, jobs = load(tmp_path, "Hopeless: {retries: 5, retry_delay: 30}\nFlaky: []\n")
-    result = dagrun.run(pipeline, jobs, fail_fast=True, workers=2)
+    result = dagrun.run(pipeline, jobs, dagrun.RunOptions(fail_fast=True, workers=2))
     assert result.state["Hopeless"] is F and result.state["Flaky"] is F
     assert count(tmp_path, "Hopeless") == 1  # waiting out the delays would have run all six attempts
 
@@ -154,7 +147,7 @@ def test_a_stage_timeout_fails_that_stage_only(tmp_path: Path) -> None:
     pipeline, jobs = load(tmp_path, "Slow: {timeout: 0.3}\nAfter: []\n")
     for executor in ("thread", "process"):
         dagrun.reset(pipeline)
-        result = dagrun.run(pipeline, jobs, executor=executor)
+        result = dagrun.run(pipeline, jobs, dagrun.RunOptions(executor=executor))
         assert result.state == {"Slow": F, "After": S}
         assert "timed out after 0.3 s (its timeout option)" in (result.outcomes["Slow"].error or "")
 
@@ -163,7 +156,7 @@ def test_run_names_another_function_here_or_in_another_module(tmp_path: Path) ->
     stages = "Renamed: {run: renamed}\nOther: {run: 'helpers:elsewhere'}\n"
     for executor in ("thread", "process"):
         pipeline, jobs = load(tmp_path, stages)
-        assert dagrun.run(pipeline, jobs, executor=executor).ok
+        assert dagrun.run(pipeline, jobs, dagrun.RunOptions(executor=executor)).ok
         dagrun.reset(pipeline)
     assert count(tmp_path, "renamed") == 2 and (tmp_path / "helpers.py.ran").exists()
 

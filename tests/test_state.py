@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dagrun.core.status import StageStatus
 from dagrun.errors import StateError
-from dagrun.state import StageStatus, dump_state, parse_state, read_state_text, write_atomically
+from dagrun.store.files import write_atomically
+from dagrun.store.state_file import dump_state, parse_state, read_state_text
 
 NAMES = ["Lint", "Test", "Coverage"]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from dagrun.core.status import StageStatus
 from dagrun.errors import StateError
-from dagrun.journal import CHUNK, journal_path
-from dagrun.state import StageStatus
-from dagrun.store import StateStore, read_state, reset_state
+from dagrun.store.journal import CHUNK, journal_path
+from dagrun.store.state_store import StateStore, read_state, reset_state
 
 NAMES = ["Lint", "Test", "Coverage"]
 S, F, P, R = StageStatus.SUCCESS, StageStatus.FAILED, StageStatus.PENDING, StageStatus.RUNNING

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from dagrun.yielding_lock import YieldingLock
+from dagrun.execution.yielding_lock import YieldingLock
 
 
 def test_threads_taking_turns_never_overlap() -> None:

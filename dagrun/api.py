@@ -1,0 +1,315 @@
+"""The library entry point: run a pipeline under the state-file lock, from start to saved state."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from dagrun.core.events import Reporter, RunFinished
+from dagrun.core.pipeline import Pipeline
+from dagrun.core.plan import Plan, make_plan
+from dagrun.core.result import RunResult
+from dagrun.core.status import StageStatus, State
+from dagrun.errors import JobsError, StateError, UsageError
+from dagrun.execution.capture import FdCapture
+from dagrun.execution.children import children_now, descendants, stop_processes
+from dagrun.execution.executors import make_pool
+from dagrun.execution.executors.base import StagePool
+from dagrun.execution.scheduler import execute
+from dagrun.execution.signals import StopRequest, stop_on_signals
+from dagrun.jobs.fingerprints import changed, load_fingerprints, save_fingerprints
+from dagrun.jobs.loading import Job
+from dagrun.store.durations import load_durations, save_durations, weights
+from dagrun.store.history import StageReport, read_history, save_history, stage_reports
+from dagrun.store.lock import RunLock
+from dagrun.store.logs import StageLogs, log_dir
+from dagrun.store.owner import check_owner, claim
+from dagrun.store.state_store import StateStore, read_state, reset_state
+
+STATE_FILE_NAME = "state.yml"
+
+
+def default_state_path(pipeline: Pipeline) -> Path:
+    """state.yml beside the stages file."""
+    return pipeline.path.parent / STATE_FILE_NAME
+
+
+MAX_STATE_NAME = 200  # bytes: its side files add a dot and up to 10 characters, within a file name's 255
+
+
+def state_file(pipeline: Pipeline, given: Optional[Union[str, Path]] = None) -> Path:
+    """The state file of `pipeline` (`given`, or state.yml beside its stages file), absolute and with
+    links resolved: every file of one state (the lock, the journal, the logs, the history) is named
+    from this one path, so a link to a state file can never bypass the lock of a run that uses it.
+    Refuses, before anything is written, a path that is not a file dagrun could replace (a device,
+    a folder, a FIFO), a name too long for its side files, and a state that another stages file in
+    the same folder keeps (StateError)."""
+
+    shown = str(given or default_state_path(pipeline))
+    # Absolute from the start: a stage that calls os.chdir() must not move the state file.
+    path = Path(os.path.realpath(shown))
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise StateError(f"{shown}: cannot read the state file: {e.strerror}") from None
+    else:
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
+            raise StateError(
+                f"{shown} is {kind}, not a state file: dagrun replaces its state file as a whole",
+                hint="pass --state with the path of a file (it need not exist yet)",
+            )
+    if len(os.fsencode(path.name)) > MAX_STATE_NAME:
+        raise StateError(
+            f"{shown}: the state file's name is longer than {MAX_STATE_NAME} bytes, too long for the side "
+            "files named after it",
+            hint="choose a shorter --state",
+        )
+    check_owner(path, pipeline.path, shown)
+    return path
+
+
+def plan(
+    pipeline: Pipeline,
+    state_path: Optional[Union[str, Path]] = None,
+    *,
+    targets: Iterable[str] = (),
+    force: Iterable[str] = (),
+    jobs: Optional[Dict[str, Job]] = None,
+    rerun_changed: bool = False,
+) -> Plan:
+    """What `run` would do now; reads the state without taking the lock or writing anything. With
+    `jobs`, the plan knows which succeeded stages' code has changed since."""
+
+    path = state_file(pipeline, state_path)
+    state = read_state(path, pipeline.names)
+    changed = _changed_code(path, state, jobs) if jobs is not None else ()
+    return _plan(pipeline, state, load_durations(path), targets, force, changed, rerun_changed)
+
+
+def _plan(
+    pipeline: Pipeline,
+    state: State,
+    known: Dict[str, float],
+    targets: Iterable[str],
+    force: Iterable[str],
+    changed: Tuple[str, ...],
+    rerun_changed: bool,
+) -> Plan:
+    """The plan for `plan` and `run` alike: durations from earlier runs (if any) as weights, and the
+    stages whose code `changed` forced when asked to rerun them."""
+
+    expected = weights(known, pipeline.names) if known else None
+    force = (*force, *changed) if rerun_changed else tuple(force)
+    return make_plan(pipeline, state, expected, targets=targets, force=force, changed=changed)
+
+
+def _changed_code(
+    path: Path, state: State, jobs: Dict[str, Job], recorded: Optional[Dict[str, str]] = None
+) -> Tuple[str, ...]:
+
+    return tuple(changed(state, jobs, load_fingerprints(path) if recorded is None else recorded))
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How `run` runs a pipeline; every field has the command line's default."""
+
+    state_path: Optional[Union[str, Path]] = None  # default: state.yml beside the stages file
+    workers: Optional[int] = None  # stages at once; default: one per CPU
+    executor: Union[str, StagePool] = "thread"  # a name in EXECUTORS, or a pool the caller made and closes
+    executor_options: Mapping[str, Optional[str]] = field(default_factory=dict)  # e.g. {"address": ...} for dask
+    fail_fast: bool = False  # start nothing new after a failure
+    timeout: Optional[float] = None  # seconds; a stage running longer fails
+    targets: Sequence[str] = ()  # only these and what they need
+    force: Sequence[str] = ()  # run these and their downstream even if they succeeded
+    rerun_changed: bool = False  # also run the succeeded stages whose code changed since
+    logs: bool = False  # stage output to .dagrun/logs instead of this process's stdout and stderr
+
+
+def run(
+    pipeline: Pipeline,
+    jobs: Dict[str, Job],
+    options: Optional[RunOptions] = None,
+    *,
+    reporter: Optional[Reporter] = None,
+    stop: Optional[StopRequest] = None,
+) -> RunResult:
+    """Run every stage that has not succeeded yet and return what happened.
+
+    Holds the state file's lock for the whole run (LockHeldError if another run has it); each
+    outcome is in the state the moment it happens. `reporter` hears every event, in this thread.
+    In the main thread, SIGINT, SIGTERM and SIGHUP stop the run promptly (or `stop`, from any
+    thread): nothing new starts, running stages are stopped as far as the executor can and
+    recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
+    options = options or RunOptions()
+    workers, executor, timeout, logs = options.workers, options.executor, options.timeout, options.logs
+    missing = [name for name in pipeline.names if not callable(jobs.get(name))]
+    if missing:
+        raise JobsError(f"no function given for {len(missing)} stage(s): {', '.join(missing[:10])}")
+    if timeout is not None and timeout <= 0:
+        raise UsageError(f"the timeout must be a positive number of seconds, not {timeout:g}")
+    targets, force = pipeline.check_names(options.targets), pipeline.check_names(options.force)
+    path = state_file(pipeline, options.state_path)
+    reporter = reporter or Reporter()
+    stop = stop or StopRequest()
+    with RunLock(path):
+        claim(path, pipeline.path)
+        store = StateStore.open(path, pipeline.names)
+        notes: Tuple[str, ...] = ()
+        if store.dropped_damaged_journal:
+            notes = (
+                f"the journal a crashed run left beside {path.name} ended in a damaged record, which was "
+                "ignored; a stage it recorded may run again",
+            )
+        known = load_durations(path)
+        recorded = load_fingerprints(path)
+        changed = _changed_code(path, store.state, jobs, recorded) if options.rerun_changed else ()
+        work = _plan(pipeline, store.state, known, targets, force, changed, options.rerun_changed)
+        if work.cleared:  # before anything runs: a crash must not leave their old SUCCESS standing
+            store.record({name: StageStatus.PENDING for name in work.cleared})
+            store.check()
+        try:
+            # Failures are kept in the logs even when output is shown instead (`logs` off), and a
+            # stage about to run has no log from an earlier run to be mistaken for its latest.
+            stage_logs = StageLogs(log_dir(path), pipeline.names)
+            stage_logs.clear(work.to_run)
+            show = reporter.show_output if reporter.shows_output else None
+            capture = FdCapture(show, stage_logs if logs else None) if (logs or show is not None) else None
+            children_before = children_now()
+            if capture is not None:
+                capture.start()
+            try:
+                if isinstance(executor, str):
+                    pool_logs = stage_logs if logs else None
+                    pool = make_pool(executor, jobs, workers, logs=pool_logs, options=options.executor_options)
+                else:
+                    pool = executor
+                try:
+                    with stop_on_signals(stop):
+                        result = execute(
+                            work,
+                            store,
+                            reporter,
+                            pool,
+                            fail_fast=options.fail_fast,
+                            timeout=timeout,
+                            stop=stop,
+                            notes=notes,
+                            logs=stage_logs,
+                            drain_output=capture.drain if capture is not None else lambda: None,
+                        )
+                finally:
+                    if pool is not executor:
+                        pool.close(abandon=stop.requested)
+                    if stop.requested:  # a stop stops every program the run's stages started
+                        stop_processes(p for p in descendants([os.getpid()]) if p not in children_before)
+            finally:
+                if capture is not None:
+                    capture.stop()
+        except BaseException:
+            store.abandon()  # the journal keeps every recorded outcome for the next run
+            raise
+        store.close()
+        if logs and result.failed:
+            paths = {name: stage_logs.path(name) for name in result.failed}
+            tails = {name: (str(p), tuple(stage_logs.output_tail(name))) for name, p in paths.items()}
+            result = replace(result, log_tails=tails)
+        save_history(path, result, time.time())
+        save_fingerprints(path, recorded, result.succeeded, jobs, pipeline.names)
+        # Estimates come from successes only: a stage that failed at once says nothing of its time.
+        succeeded = [(name, o.duration) for name, o in result.outcomes.items() if o.status is StageStatus.SUCCESS]
+        if succeeded:
+            known.update(succeeded)
+            save_durations(path, known, pipeline.names)
+    result = replace(result, state=store.state)
+    reporter.handle(RunFinished(result, time.time()))
+    return result
+
+
+def status(
+    pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None, jobs: Optional[Dict[str, Job]] = None
+) -> List[StageReport]:
+    """Each stage's state with its latest execution from the run history; with `jobs`, also whether
+    its code changed since it succeeded. Reads, never writes."""
+
+    path = state_file(pipeline, state_path)
+    state = read_state(path, pipeline.names)
+    changed = _changed_code(path, state, jobs) if jobs is not None else None
+    return stage_reports(state, read_history(path), changed)
+
+
+def reset(
+    pipeline: Pipeline,
+    state_path: Optional[Union[str, Path]] = None,
+    *,
+    stages: Iterable[str] = (),
+    only: bool = False,
+    failed: bool = False,
+) -> Optional[State]:
+    """Clear stages back to null, under the lock: every stage; or the named `stages` and their
+    downstream (just them with `only`); or, with `failed`, every FAILED stage. Returns the cleared
+    stages' statuses before, or None when the whole state file was unreadable and was replaced."""
+    names = pipeline.check_names(stages)
+    path = state_file(pipeline, state_path)
+
+    def choose(state: State) -> Tuple[str, ...]:
+        chosen = set(pipeline.names)
+        if names:
+            chosen = set(names) if only else set(pipeline.downstream(names))
+        if failed:
+            chosen &= {name for name, status in state.items() if status is StageStatus.FAILED}
+        return tuple(name for name in pipeline.names if name in chosen)
+
+    with RunLock(path):
+        claim(path, pipeline.path)
+        return reset_state(path, pipeline.names, None if not (names or failed) else choose)
+
+
+def mark(
+    pipeline: Pipeline,
+    stages: Iterable[str],
+    status: StageStatus,
+    state_path: Optional[Union[str, Path]] = None,
+    *,
+    force: bool = False,
+) -> State:
+    """Record stages as SUCCESS or FAILED by hand, for work done outside dagrun; under the lock.
+
+    Refuses (UsageError) a stage whose dependencies are not SUCCESS, counting the stages marked
+    SUCCESS together, unless `force`. Returns the marked stages' statuses before."""
+
+    names = pipeline.check_names(stages)
+    if status not in (StageStatus.SUCCESS, StageStatus.FAILED):
+        raise UsageError(f"a stage can be marked SUCCESS or FAILED, not {status.text}", hint="use `dagrun reset`")
+    path = state_file(pipeline, state_path)
+    with RunLock(path):
+        claim(path, pipeline.path)
+        store = StateStore.open(path, pipeline.names)
+        try:
+            state = store.state
+            if not force:
+                succeeded = {n for n, s in state.items() if s is StageStatus.SUCCESS}
+                if status is StageStatus.SUCCESS:
+                    succeeded |= set(names)
+                for name in names:
+                    for dep in pipeline.stages[name].needs:
+                        if dep not in succeeded:
+                            raise UsageError(
+                                f"{name} needs {dep}, which is not SUCCESS ({state[dep].text})",
+                                hint=f"run or mark {dep} first, or pass --force",
+                            )
+            before = {name: state[name] for name in names}
+            store.record({name: status for name in names})
+            store.check()
+        except BaseException:
+            store.abandon()
+            raise
+        store.close()
+    return before

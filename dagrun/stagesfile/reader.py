@@ -1,0 +1,296 @@
+"""Read and validate a stages file into a Pipeline, naming the file, line and stage of every problem."""
+
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple, Union
+
+import yaml
+
+from dagrun.core.pipeline import Pipeline, RawStage, Stage, close_matches, name_problem, validate
+from dagrun.core.yamltree import TooDeepError, compose_shallow, read_name_lists
+from dagrun.errors import SpecError
+from dagrun.stagesfile import cache as pipeline_cache
+
+# A stages file is a short list of names; anything this big is a mistake or an attack.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+_TAG = "tag:yaml.org,2002:"
+
+
+# What YAML 1.1 turns an unquoted key into, in words a user understands.
+_TAG_KINDS = {
+    _TAG + "bool": "a boolean",
+    _TAG + "int": "a number",
+    _TAG + "float": "a number",
+    _TAG + "null": "null",
+    _TAG + "timestamp": "a date",
+}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Loading allocates an object per node and none of them can form a cycle; without the pause
+    # the collector rescans the growing heap again and again (about half the time at 100,000).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def load_pipeline(path: Union[str, Path]) -> Pipeline:
+    """Read and validate a stages file; raises SpecError naming the file, line and stage."""
+    with _gc_paused():
+        return _load_pipeline(Path(path))
+
+
+def _load_pipeline(path: Path) -> Pipeline:
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError(
+            f"{path}: no such stages file",
+            hint="create it (see stages.example.yaml) or pass its path: dagrun run path/to/stages.yaml",
+        ) from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: is a folder, not a stages file") from None
+    except OSError as e:
+        raise SpecError(f"{path}: cannot read the stages file: {e.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(f"{path}: the stages file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    cached = _from_cache(path, data)
+    if cached is not None:
+        return cached
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise SpecError(f"{path}:{line}: not UTF-8 text (byte {e.start})", hint="save the file as UTF-8") from None
+    pipeline = parse_pipeline(text, path)
+    if not any(s.has_options for s in pipeline.stages.values()):  # entries hold names and needs only
+        pipeline_cache.store(
+            data, ([(s.name, s.line, list(s.needs)) for s in pipeline.stages.values()], list(pipeline.order))
+        )
+    return pipeline
+
+
+def _from_cache(path: Path, data: bytes) -> Optional[Pipeline]:
+    """The pipeline a cache entry holds for these bytes, after a check that it is one: a damaged or
+    foreign entry is ignored, never trusted."""
+    entry = pipeline_cache.lookup(data)
+    if entry is None:
+        return None
+    raw, order = entry
+    stages = {name: Stage._without_options(name, tuple(needs), line) for name, line, needs in raw}
+    position = {name: i for i, name in enumerate(order)}
+    if len(stages) != len(raw) or len(position) != len(order) or position.keys() != stages.keys():
+        return None
+    for stage in stages.values():
+        if name_problem(stage.name) or any(position.get(d, len(order)) >= position[stage.name] for d in stage.needs):
+            return None
+    return Pipeline(path, stages, tuple(order))
+
+
+def parse_pipeline(text: str, path: Union[str, Path] = "<string>") -> Pipeline:
+    """Validate stages-file text; `path` is only used in messages."""
+    path = Path(path)
+    simple = read_name_lists(text)  # the usual file: names and lists of names, and nothing else
+    if simple is not None:
+        return validate(path, [RawStage(name, line, needs) for name, line, needs in simple], [])
+    try:
+        # The mapping of stages; each stage's list, or its mapping of options; the list in that.
+        root = compose_shallow(text, max_depth=3)
+    except yaml.MarkedYAMLError as e:
+        raise SpecError(_yaml_error_message(path, e)) from None
+    except yaml.YAMLError as e:  # pragma: no cover - PyYAML raises marked errors for text input
+        raise SpecError(f"{path}: not valid YAML: {e}") from None
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _TAG + "null"):
+        raise SpecError(f"{path}: the stages file is empty", hint="add a stage, for example 'Build: []'")
+    if not isinstance(root, yaml.MappingNode):
+        raise SpecError(
+            f"{path}:{_line(root)}: the top level must be a mapping of stage names to their dependencies, "
+            f"not {_describe(root)}",
+            hint="write one stage per line, like 'Docs: [Coverage, Lint]'",
+        )
+    if root.tag != _TAG + "map":  # `--- !!set`, `--- !!python/object/apply:...`: YAML tags construct nothing here
+        raise SpecError(f"{path}:{_line(root)}: the stages file is tagged {root.tag!r}; tags are not allowed")
+    problems: List[str] = []
+    raw: List[RawStage] = []
+    first_line: Dict[str, int] = {}
+    for key, value in root.value:
+        name = _stage_name(path, key, problems)
+        if name is None:
+            continue
+        line = _line(key)
+        if name in first_line:
+            problems.append(
+                f"{path}:{line}: stage '{name}' is defined twice (first at line {first_line[name]}); "
+                "merge the two entries"
+            )
+            continue
+        first_line[name] = line
+        if isinstance(value, yaml.MappingNode) and value.tag == _TAG + "map":
+            options = _options(path, name, value, problems)
+            raw.append(RawStage(name, line, options.pop("needs", None) or [], options))  # type: ignore[arg-type]
+            continue
+        needs = _needs(path, name, value, problems)
+        raw.append(RawStage(name, line, needs or []))
+    return validate(path, raw, problems)
+
+
+OPTIONS = ("needs", "retries", "retry_delay", "timeout", "run")
+
+
+def _options(path: Path, name: str, node: yaml.MappingNode, problems: List[str]) -> Dict[str, object]:
+    """The mapping form of a stage: `needs` as in the list form, and the options, each checked."""
+    options: Dict[str, object] = {}
+    for key, value in node.value:
+        at = f"{path}:{_line(key)}: stage '{name}'"
+        option = key.value if isinstance(key, yaml.ScalarNode) and key.tag == _STR else None
+        if option not in OPTIONS:
+            shown = repr(key.value) if isinstance(key, yaml.ScalarNode) else _describe(key)
+            close = close_matches(str(option or ""), OPTIONS)
+            maybe = f" (did you mean '{close[0]}'?)" if close else f"; the options are {', '.join(OPTIONS)}"
+            problems.append(f"{at}: unknown option {shown}{maybe}")
+            continue
+        if option in options:
+            problems.append(f"{at}: the option '{option}' is given twice")
+            continue
+        if option == "needs":
+            options["needs"] = _needs(path, name, value, problems)
+            continue
+        number = _number(value)
+        if option == "retries":
+            if value.tag != _TAG + "int" or number is None or number < 0:
+                problems.append(f"{at}: retries must be a whole number, 0 or more, not {_describe(value)}")
+            else:
+                options["retries"] = int(number)
+        elif option == "retry_delay":
+            if number is None or number < 0:
+                problems.append(f"{at}: retry_delay must be a number of seconds, 0 or more, not {_describe(value)}")
+            else:
+                options["retry_delay"] = number
+        elif option == "timeout":
+            if number is None or number <= 0:
+                problems.append(f"{at}: timeout must be a number of seconds above 0, not {_describe(value)}")
+            else:
+                options["timeout"] = number
+        elif option == "run":
+            target = value.value if isinstance(value, yaml.ScalarNode) and value.tag == _STR else None
+            module, _, function = str(target).rpartition(":")
+            if target is None or not function.isidentifier() or (module and not _dotted(module)):
+                problems.append(
+                    f"{at}: run must name a function, 'function' in the jobs module or 'module:function', "
+                    f"not {_describe(value)}"
+                )
+            else:
+                options["run"] = target
+    return options
+
+
+def _number(node: yaml.Node) -> Optional[float]:
+    if isinstance(node, yaml.ScalarNode) and node.tag in (_TAG + "int", _TAG + "float"):
+        try:
+            value = float(yaml.safe_load(node.value))
+        except (ValueError, TypeError, yaml.YAMLError):
+            return None
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    return None
+
+
+def _dotted(module: str) -> bool:
+    return all(part.isidentifier() for part in module.split("."))
+
+
+def _stage_name(path: Path, key: yaml.Node, problems: List[str]) -> Optional[str]:
+    at = f"{path}:{_line(key)}"
+    if not isinstance(key, yaml.ScalarNode):
+        problems.append(f"{at}: a stage name must be a plain name, not {_describe(key)}")
+        return None
+    if key.tag != _TAG + "str":
+        kind = _TAG_KINDS.get(key.tag)
+        if kind is None:
+            problems.append(f"{at}: stage name {key.value!r} has the tag {key.tag!r}; dagrun allows plain names only")
+        else:
+            shown = key.value or "~"
+            problems.append(
+                f"{at}: YAML reads the stage name {shown!r} as {kind}; "
+                f"quote it if you mean a stage: '\"{key.value}\": [...]'"
+            )
+        return None
+    return str(key.value)
+
+
+_STR, _SEQ = _TAG + "str", _TAG + "seq"
+
+
+def _needs(path: Path, name: str, value: yaml.Node, problems: List[str]) -> Optional[List[Tuple[str, int]]]:
+    if value.tag == _SEQ and isinstance(value, yaml.SequenceNode):  # the common case, kept lean
+        items = value.value
+        if all(item.tag == _STR and isinstance(item, yaml.ScalarNode) for item in items):
+            return [(item.value, item.start_mark.line + 1) for item in items]
+    at = f"{path}:{_line(value)}: stage '{name}'"
+    if isinstance(value, yaml.ScalarNode):
+        if value.tag == _TAG + "null":
+            return []
+        if value.tag == _TAG + "str":
+            problems.append(
+                f"{at}: dependencies must be a list, not the string {value.value!r}; write '{name}: [{value.value}]'"
+            )
+        else:
+            problems.append(f"{at}: dependencies must be a list of stage names, not {_describe(value)}")
+        return None
+    if isinstance(value, yaml.MappingNode):
+        problems.append(f"{at}: dependencies must be a list of stage names, not a mapping")
+        return None
+    if value.tag != _TAG + "seq":
+        problems.append(f"{at}: the tag {value.tag!r} is not allowed; dependencies are a plain list")
+        return None
+    needs = []
+    for item in value.value:
+        if isinstance(item, yaml.ScalarNode) and item.tag == _TAG + "str":
+            needs.append((str(item.value), _line(item)))
+        elif isinstance(item, yaml.ScalarNode) and item.tag in _TAG_KINDS:
+            problems.append(
+                f"{path}:{_line(item)}: stage '{name}': YAML reads the dependency {item.value!r} as "
+                f"{_TAG_KINDS[item.tag]}; quote it if you mean a stage"
+            )
+        else:
+            problems.append(
+                f"{path}:{_line(item)}: stage '{name}': a dependency must be a stage name, not {_describe(item)}"
+            )
+    return needs
+
+
+def _describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    kind = _TAG_KINDS.get(node.tag)
+    if kind:
+        return f"{kind} ({node.value or '~'})"
+    if node.tag == _TAG + "str":
+        return f"the string {node.value!r}"
+    return f"a value tagged {node.tag!r}"
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _yaml_error_message(path: Path, e: yaml.MarkedYAMLError) -> str:
+    mark = e.problem_mark or e.context_mark
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    what = e.problem or e.context or "invalid YAML"
+    context = f" ({e.context})" if e.context and e.problem else ""
+    if isinstance(e, TooDeepError):
+        return f"{where}: {what}; a stages file needs two"
+    return f"{where}: YAML syntax error: {what}{context}"

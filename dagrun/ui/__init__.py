@@ -1,0 +1,1 @@
+"""What people read: text, plain and live progress, JSON lines, exports."""
