@@ -129,6 +129,15 @@ def _options_of(executor: str, given: Dict[str, Optional[str]]) -> Dict[str, Opt
     return mine
 
 
+def _file_and_names(first: Path, names: Tuple[str, ...]) -> Tuple[Path, Tuple[str, ...]]:
+    """The same rule for every command: the first argument is the stages file when it looks like one
+    (it ends in .yaml or .yml, or is a file); otherwise it is the first stage name, and the stages
+    file is stages.yaml. So `dagrun reset Coverage` and `dagrun logs Coverage` mean the same stage."""
+    if first.suffix in (".yaml", ".yml") or first.is_file():
+        return first, names
+    return Path("stages.yaml"), (str(first), *names)
+
+
 def _user_errors(command: F) -> F:
     """Print a DagrunError as `dagrun: error: ...` on stderr and exit with its code, never a traceback."""
 
@@ -148,7 +157,29 @@ def _user_errors(command: F) -> F:
     return cast(F, wrapper)
 
 
+class _Commands(click.Group):
+    """click's group, with usage errors in dagrun's own form: `dagrun: error: ...` and a hint, exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as e:
+            command = e.ctx.command_path if e.ctx is not None else "dagrun"
+            click.echo(f"dagrun: error: {e.format_message()}", err=True)
+            click.echo(f"  hint: `{command} --help` shows the usage", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            click.echo(f"dagrun: error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("dagrun: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 @click.group(
+    cls=_Commands,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=EXIT_CODES,
 )
@@ -254,6 +285,7 @@ def run(
     from dagrun.stagesfile.reader import load_pipeline
 
     options = _options_of(executor, executor_options)
+    stages_file, targets = _file_and_names(stages_file, targets)
     pipeline = load_pipeline(stages_file)
     jobs = load_jobs(jobs_ref, pipeline)
     path = state_path or default_state_path(pipeline)
@@ -402,6 +434,7 @@ def plan(
     from dagrun.api import plan as make_plan
     from dagrun.stagesfile.reader import load_pipeline
 
+    stages_file, targets = _file_and_names(stages_file, targets)
     pipeline = load_pipeline(stages_file)
     path = state_path or default_state_path(pipeline)
     jobs = _jobs_to_compare(jobs_ref, pipeline, rerun_changed)
@@ -425,10 +458,21 @@ def plan(
 @cli.command()
 @STAGES_ARG
 @STATE_OPT
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for programs (schema in docs/cli.md).")
+@click.option(
+    "--format",
+    "-o",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: a table; json: for programs (schema in docs/cli.md).",
+)
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="The same as --format json (older spelling).")
 @JOBS_TO_COMPARE_OPT
 @_user_errors
-def status(stages_file: Path, state_path: Optional[Path], as_json: bool, jobs_ref: Optional[str]) -> None:
+def status(
+    stages_file: Path, state_path: Optional[Path], output_format: str, as_json: bool, jobs_ref: Optional[str]
+) -> None:
     """Show every stage's state, how long it last took, when it last finished, how many times it
     has run, and the last line of its latest error, from the run history."""
     from dagrun.api import default_state_path
@@ -438,7 +482,7 @@ def status(stages_file: Path, state_path: Optional[Path], as_json: bool, jobs_re
     pipeline = load_pipeline(stages_file)
     path = state_path or default_state_path(pipeline)
     reports = stage_reports(pipeline, path, _jobs_to_compare(jobs_ref, pipeline, False))
-    if as_json:
+    if as_json or output_format == "json":
         from dagrun.ui.export import status_json
 
         click.echo(status_json(reports, str(path)))
@@ -470,8 +514,8 @@ def logs(stages_file: Path, stage: Optional[str], state_path: Optional[Path]) ->
     from dagrun.stagesfile.reader import load_pipeline
     from dagrun.store.logs import log_dir, log_path
 
-    if stage is None and not stages_file.is_file() and str(stages_file) != "stages.yaml":
-        stages_file, stage = Path("stages.yaml"), str(stages_file)  # just a stage: the default file
+    stages_file, names = _file_and_names(stages_file, (stage,) if stage else ())
+    stage = names[0] if names else None
     if stage is None:
         raise UsageError("name the stage whose log to print", hint="dagrun logs Test, or dagrun logs stages.yaml Test")
     pipeline = load_pipeline(stages_file)
@@ -512,6 +556,7 @@ def reset(stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path]
         from dagrun.errors import UsageError
 
         raise UsageError("--only needs stage names", hint="dagrun reset stages.yaml STAGE --only")
+    stages_file, stages = _file_and_names(stages_file, stages)
     pipeline = load_pipeline(stages_file)
     path = state_path or default_state_path(pipeline)
     before = reset_pipeline(pipeline, path, stages=stages, only=only, failed=failed)
@@ -530,12 +575,12 @@ def reset(stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path]
 @STAGES_ARG
 @click.argument("stages", nargs=-1, metavar="STAGES...", shell_complete=_complete_stages)
 @STATE_OPT
-@click.option("--success", "status", flag_value="SUCCESS", help="Record the stages as SUCCESS.")
-@click.option("--failed", "status", flag_value="FAILED", help="Record the stages as FAILED.")
+@click.option("--success", "success", is_flag=True, help="Record the stages as SUCCESS.")
+@click.option("--failed", "failed", is_flag=True, help="Record the stages as FAILED.")
 @click.option("--force", is_flag=True, help="Also when a stage's dependencies have not succeeded.")
 @_user_errors
 def mark(
-    stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path], status: Optional[str], force: bool
+    stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path], success: bool, failed: bool, force: bool
 ) -> None:
     """Record stages as SUCCESS or FAILED by hand, for work done outside dagrun.
 
@@ -549,8 +594,11 @@ def mark(
     from dagrun.stagesfile.reader import load_pipeline
 
     example = "dagrun mark stages.yaml Lint --success"
-    if status is None:
-        raise UsageError("say what to record: --success or --failed", hint=example)
+    stages_file, stages = _file_and_names(stages_file, stages)
+    if success == failed:
+        what = "--success or --failed, not both" if success else "--success or --failed"
+        raise UsageError(f"say what to record: {what}", hint=example)
+    status = "SUCCESS" if success else "FAILED"
     if not stages:
         raise UsageError("name the stages to mark, after the stages file", hint=example)
     pipeline = load_pipeline(stages_file)

@@ -12,7 +12,7 @@ from dagrun.core.events import Event, Reporter, StageStarted
 
 def invoke(*args: str, env: dict = {}) -> Result:  # noqa: B006 - never mutated
     """`dagrun ARGS` in this process; an exception that is not a user error fails the test."""
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False, prog_name="dagrun")
 
 
 class Recorder(Reporter):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import List
 
 import pytest
+from click.testing import CliRunner
 
 from dagrun import __version__
+from dagrun.cli import cli
+from dagrun.core.status import StageStatus
 from dagrun.store.lock import RunLock
 
 from .conftest import ran
@@ -145,3 +149,48 @@ def test_executor_options_are_checked_before_anything_runs(in_seed: Path) -> Non
     assert not ran(in_seed)[5:]  # only the one good run ran anything
     run_help = invoke("run", "--help").output
     assert "--executor" in run_help and "--timeout" in run_help and "DAGRUN_DASK_ADDRESS" in run_help
+
+
+COMMANDS = ["run", "plan", "status", "logs", "reset", "mark"]
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)], ids=["dagrun", *COMMANDS])
+def test_every_command_has_help_that_docs_cli_md_describes(command: list) -> None:
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0 and result.output.startswith("Usage: dagrun"), result.output
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    if command:
+        heading = f"## dagrun {command[0]}\n"
+        assert heading in docs
+        section = docs.split(heading, 1)[1].split("\n## ", 1)[0]
+        # every option the help shows is described in the command's section of docs/cli.md
+        flags = set(re.findall(r"^\s+(?:-\w, )?(--[\w-]+)", result.output, re.M)) - {"--help"}
+        assert flags and sorted(f for f in flags if f not in section) == []
+
+
+def test_usage_errors_are_dagruns_one_line_with_a_hint_and_exit_2(in_seed: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", "--bogus"], prog_name="dagrun")
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0].startswith("dagrun: error: No such option '--bogus'")
+    assert "hint: `dagrun run --help` shows the usage" in result.output
+    assert "Usage:" not in result.output
+
+
+def test_a_stage_name_first_means_the_default_stages_file_in_every_command(in_seed: Path) -> None:
+    assert invoke("run", "--jobs", "jobs", "--progress", "quiet").exit_code == 0
+    cleared = invoke("reset", "Coverage")
+    assert cleared.exit_code == 0 and "cleared" in cleared.output and "Coverage" in cleared.output
+    assert invoke("mark", "Coverage", "--success").exit_code == 0
+    planned = invoke("plan", "Coverage")
+    assert planned.exit_code == 0 and "Docs       not needed for the targets" in planned.output
+    assert invoke("mark", "stages.yaml", "Lint", "--success", "--failed").exit_code == 2
+
+
+def test_the_status_table_lines_up_with_wide_names(tmp_path: Path) -> None:
+    from dagrun.store.history import StageReport
+    from dagrun.ui.text import columns, status_lines
+
+    reports = [StageReport("データ", StageStatus.PENDING, None, 0), StageReport("Lint", StageStatus.PENDING, None, 0)]
+    lines = status_lines(reports, "state.yml")[1:]
+    starts = {columns(line[: line.index("null")]) for line in lines[1:]}
+    assert len(starts) == 1, lines

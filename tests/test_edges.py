@@ -238,11 +238,11 @@ def test_hint_files_with_impossible_numbers_are_skipped_with_a_note(tmp_path: Pa
         '["A",1700000000.0,1700000001.0,1.0,"SUCCESS",1,null]',
     ]
     write(tmp_path, ".state.yml.history", "\n".join(history) + "\n")
-    for command in (["plan", "-j", "2"], ["status"], ["status", "--json"]):
+    for command in (["plan", "-j", "2"], ["status"], ["status", "--format", "json"]):
         out = run_dagrun(*command, cwd=tmp_path)
         assert out.returncode == 0, (command, out.stderr)
         assert "Traceback" not in out.stderr
-    status = json.loads(run_dagrun("status", "--json", cwd=tmp_path).stdout, parse_constant=_no_constants)
+    status = json.loads(run_dagrun("status", "-o", "json", cwd=tmp_path).stdout, parse_constant=_no_constants)
     assert status is not None
     noted = run_dagrun("status", cwd=tmp_path).stderr
     assert ".state.yml.history: 3 entries skipped" in noted

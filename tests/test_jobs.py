@@ -102,7 +102,7 @@ def test_every_stage_without_a_usable_function_is_reported_at_once(tmp_path: Pat
         "'os' is a module",
         "'join' is imported from 'posixpath'",
         "'Klass' is a class",
-        "'value' is a int",
+        "'value' is an int",
         "'Args(path)' needs arguments",
         "'Gen' is a generator function",
         "no function 'Nope'",

@@ -63,7 +63,7 @@ def test_plain_lines_are_timestamped_and_free_of_escape_codes(tmp_path: Path) ->
     assert re.search(r"^\d\d:\d\d:\d\d start   Lint$", text, re.M)
     assert re.search(r"^\d\d:\d\d:\d\d ok      Lint \(\d+\.\d\ds\)$", text, re.M)
     assert re.search(r"^\d\d:\d\d:\d\d FAILED  Coverage \(.*\): ValueError: Coverage is broken$", text, re.M)
-    assert "blocked  Docs" in text and "(needs Coverage, which failed)" in text
+    assert "blocked  Docs" in text and "(Coverage failed upstream)" in text
     assert "Coverage failed:\n    Traceback (most recent call last):" in text
     assert "2 succeeded, 1 failed, 2 blocked in" in text
     assert result.exit_code == 1

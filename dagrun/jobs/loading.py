@@ -209,7 +209,8 @@ def _why_not_a_job(name: str, obj: object, module: ModuleType, public: List[str]
     if inspect.isclass(obj):
         return f"'{name}' is a class, not a function"
     if not inspect.isfunction(obj):
-        return f"'{name}' is a {type(obj).__name__}, not a function"
+        kind = type(obj).__name__
+        return f"'{name}' is {'an' if kind[:1] in 'aeiouAEIOU' else 'a'} {kind}, not a function"
     if obj.__module__ != module.__name__:
         return f"'{name}' is imported from '{obj.__module__}'; a stage must be a function defined in the jobs module"
     if inspect.isgeneratorfunction(obj) or inspect.isasyncgenfunction(obj):

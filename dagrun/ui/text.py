@@ -28,6 +28,15 @@ def duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+def columns(text: str) -> int:
+    """How many terminal columns `text` takes: wide (East Asian) characters take two."""
+    if text.isascii():
+        return len(text)
+    import unicodedata  # here: only names beyond ASCII need it
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -72,14 +81,21 @@ def status_lines(reports: Sequence[StageReport], state_path: str) -> List[str]:
                 duration(last.duration) + (" (stopped)" if last.outcome == STOPPED else "") if last else "-",
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last.end)) if last else "-",
                 str(r.runs),
-                ("code changed since; " if r.code_changed else "")
-                + ((last.error or "") if last and last.outcome == "FAILED" else ""),
+                "; ".join(
+                    note
+                    for note in (
+                        "code changed since" if r.code_changed else "",
+                        (last.error or "") if last and last.outcome == "FAILED" else "",
+                    )
+                    if note
+                ),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    widths = [max(columns(row[i]) for row in rows) for i in range(5)]
     lines = [f"{state_path}: {plural(len(reports), 'stage')}; {summary}"]
     for row in rows:
-        lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[5])
+        cells = (cell + " " * (width - columns(cell)) for cell, width in zip(row, widths))
+        lines.append("  " + "  ".join(cells) + "  " + row[5])
     return [line.rstrip() for line in lines]
 
 
@@ -119,7 +135,7 @@ def summary_lines(result: RunResult) -> List[Tuple[str, str]]:
         (
             "dim",
             "blocked",
-            [(n, f"(needs {c}, which failed)") for n, c in list(result.blocked.items())[:SUMMARY_ROWS]],
+            [(n, f"({c} failed upstream)") for n, c in list(result.blocked.items())[:SUMMARY_ROWS]],
             len(result.blocked),
         ),
         ("dim", "not run", [(n, "") for n in result.not_started[:SUMMARY_ROWS]], len(result.not_started)),
