@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,7 +13,7 @@ from dagrun.core.pipeline import Pipeline
 from dagrun.core.plan import Plan, make_plan
 from dagrun.core.result import RunResult
 from dagrun.core.status import StageStatus, State
-from dagrun.errors import JobsError, StateError, UsageError
+from dagrun.errors import JobsError, UsageError
 from dagrun.execution.capture import FdCapture
 from dagrun.execution.children import children_now, descendants, stop_processes
 from dagrun.execution.executors import make_pool
@@ -28,6 +27,7 @@ from dagrun.store.history import StageReport, read_history, save_history, stage_
 from dagrun.store.lock import RunLock
 from dagrun.store.logs import StageLogs, log_dir
 from dagrun.store.owner import check_owner, claim
+from dagrun.store.paths import real_state_path
 from dagrun.store.state_store import StateStore, read_state, reset_state
 
 STATE_FILE_NAME = "state.yml"
@@ -36,9 +36,6 @@ STATE_FILE_NAME = "state.yml"
 def default_state_path(pipeline: Pipeline) -> Path:
     """state.yml beside the stages file."""
     return pipeline.path.parent / STATE_FILE_NAME
-
-
-MAX_STATE_NAME = 200  # bytes: its side files add a dot and up to 10 characters, within a file name's 255
 
 
 def state_file(pipeline: Pipeline, given: Optional[Union[str, Path]] = None) -> Path:
@@ -50,27 +47,7 @@ def state_file(pipeline: Pipeline, given: Optional[Union[str, Path]] = None) -> 
     the same folder keeps (StateError)."""
 
     shown = str(given or default_state_path(pipeline))
-    # Absolute from the start: a stage that calls os.chdir() must not move the state file.
-    path = Path(os.path.realpath(shown))
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        raise StateError(f"{shown}: cannot read the state file: {e.strerror}") from None
-    else:
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "a device, pipe or socket"
-            raise StateError(
-                f"{shown} is {kind}, not a state file: dagrun replaces its state file as a whole",
-                hint="pass --state with the path of a file (it need not exist yet)",
-            )
-    if len(os.fsencode(path.name)) > MAX_STATE_NAME:
-        raise StateError(
-            f"{shown}: the state file's name is longer than {MAX_STATE_NAME} bytes, too long for the side "
-            "files named after it",
-            hint="choose a shorter --state",
-        )
+    path = real_state_path(shown)
     check_owner(path, pipeline.path, shown)
     return path
 
@@ -150,12 +127,13 @@ def run(
     recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
     options = options or RunOptions()
     workers, executor, timeout, logs = options.workers, options.executor, options.timeout, options.logs
-    missing = [name for name in pipeline.names if not callable(jobs.get(name))]
-    if missing:
-        raise JobsError(f"no function given for {len(missing)} stage(s): {', '.join(missing[:10])}")
     if timeout is not None and timeout <= 0:
         raise UsageError(f"the timeout must be a positive number of seconds, not {timeout:g}")
     targets, force = pipeline.check_names(options.targets), pipeline.check_names(options.force)
+    can_run = pipeline.upstream(targets) if targets else pipeline.names  # only these need a function
+    missing = [name for name in pipeline.names if name in can_run and not callable(jobs.get(name))]
+    if missing:
+        raise JobsError(f"no function given for {len(missing)} stage(s): {', '.join(missing[:10])}")
     path = state_file(pipeline, options.state_path)
     reporter = reporter or Reporter()
     stop = stop or StopRequest()
@@ -278,12 +256,12 @@ def mark(
     status: StageStatus,
     state_path: Optional[Union[str, Path]] = None,
     *,
-    force: bool = False,
+    ignore_needs: bool = False,
 ) -> State:
     """Record stages as SUCCESS or FAILED by hand, for work done outside dagrun; under the lock.
 
     Refuses (UsageError) a stage whose dependencies are not SUCCESS, counting the stages marked
-    SUCCESS together, unless `force`. Returns the marked stages' statuses before."""
+    SUCCESS together, unless `ignore_needs`. Returns the marked stages' statuses before."""
 
     names = pipeline.check_names(stages)
     if status not in (StageStatus.SUCCESS, StageStatus.FAILED):
@@ -294,7 +272,7 @@ def mark(
         store = StateStore.open(path, pipeline.names)
         try:
             state = store.state
-            if not force:
+            if not ignore_needs:
                 succeeded = {n for n, s in state.items() if s is StageStatus.SUCCESS}
                 if status is StageStatus.SUCCESS:
                     succeeded |= set(names)
@@ -303,7 +281,7 @@ def mark(
                         if dep not in succeeded:
                             raise UsageError(
                                 f"{name} needs {dep}, which is not SUCCESS ({state[dep].text})",
-                                hint=f"run or mark {dep} first, or pass --force",
+                                hint=f"run or mark {dep} first, or mark anyway (--ignore-needs)",
                             )
             before = {name: state[name] for name in names}
             store.record({name: status for name in names})

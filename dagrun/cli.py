@@ -193,7 +193,7 @@ def cli() -> None:
       dagrun status stages.yaml                each stage's state, last run and last error
       dagrun logs stages.yaml Test             what a stage printed in its latest run
       dagrun reset stages.yaml                 clear the state
-      dagrun mark stages.yaml Lint --success   record work done by hand
+      dagrun mark stages.yaml Lint --as success   record work done by hand
 
     STAGES_FILE defaults to stages.yaml in the current folder.
     """
@@ -287,7 +287,8 @@ def run(
     options = _options_of(executor, executor_options)
     stages_file, targets = _file_and_names(stages_file, targets)
     pipeline = load_pipeline(stages_file)
-    jobs = load_jobs(jobs_ref, pipeline)
+    targets = pipeline.check_names(targets)
+    jobs = load_jobs(jobs_ref, pipeline, stages=pipeline.upstream(targets) if targets else None)
     path = state_path or default_state_path(pipeline)
     if dry_run:
         from dagrun.api import plan as make_plan
@@ -538,7 +539,11 @@ def logs(stages_file: Path, stage: Optional[str], state_path: Optional[Path]) ->
 @click.argument("stages", nargs=-1, metavar="[STAGES]...", shell_complete=_complete_stages)
 @STATE_OPT
 @click.option("--only", is_flag=True, help="Clear just the named stages, not what is downstream of them.")
-@click.option("--failed", is_flag=True, help="Clear every FAILED stage (of the named ones, if any).")
+@click.option(
+    "--failed",
+    is_flag=True,
+    help="Clear only FAILED stages: every one, or with STAGES, the failed ones among what they would clear.",
+)
 @_user_errors
 def reset(stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path], only: bool, failed: bool) -> None:
     """Clear stages back to null, so the next run runs them again.
@@ -575,17 +580,34 @@ def reset(stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path]
 @STAGES_ARG
 @click.argument("stages", nargs=-1, metavar="STAGES...", shell_complete=_complete_stages)
 @STATE_OPT
-@click.option("--success", "success", is_flag=True, help="Record the stages as SUCCESS.")
-@click.option("--failed", "failed", is_flag=True, help="Record the stages as FAILED.")
-@click.option("--force", is_flag=True, help="Also when a stage's dependencies have not succeeded.")
+@click.option(
+    "--as",
+    "as_status",
+    type=click.Choice(["success", "failed"], case_sensitive=False),
+    metavar="success|failed",
+    help="The status to record.",
+)
+@click.option("--ignore-needs", is_flag=True, help="Also when a stage's dependencies have not succeeded.")
+# The spellings before --as and --ignore-needs, kept for scripts; hidden, since --failed selects
+# stages in `reset` and --force names stages in `run`.
+@click.option("--success", "success", is_flag=True, hidden=True)
+@click.option("--failed", "failed", is_flag=True, hidden=True)
+@click.option("--force", "force", is_flag=True, hidden=True)
 @_user_errors
 def mark(
-    stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path], success: bool, failed: bool, force: bool
+    stages_file: Path,
+    stages: Tuple[str, ...],
+    state_path: Optional[Path],
+    as_status: Optional[str],
+    ignore_needs: bool,
+    success: bool,
+    failed: bool,
+    force: bool,
 ) -> None:
     """Record stages as SUCCESS or FAILED by hand, for work done outside dagrun.
 
-    A stage whose dependencies are not SUCCESS is refused unless --force; stages marked SUCCESS
-    together count for each other.
+    A stage whose dependencies are not SUCCESS is refused unless --ignore-needs; stages marked
+    SUCCESS together count for each other.
     """
     from dagrun.api import default_state_path
     from dagrun.api import mark as mark_stages
@@ -593,18 +615,19 @@ def mark(
     from dagrun.errors import UsageError
     from dagrun.stagesfile.reader import load_pipeline
 
-    example = "dagrun mark stages.yaml Lint --success"
+    example = "dagrun mark stages.yaml Lint --as success"
     stages_file, stages = _file_and_names(stages_file, stages)
-    if success == failed:
-        what = "--success or --failed, not both" if success else "--success or --failed"
+    chosen = {s.upper() for s in (as_status, "success" if success else None, "failed" if failed else None) if s}
+    if len(chosen) != 1:
+        what = "one status, not two" if chosen else "--as success or --as failed"
         raise UsageError(f"say what to record: {what}", hint=example)
-    status = "SUCCESS" if success else "FAILED"
+    (status,) = chosen
     if not stages:
         raise UsageError("name the stages to mark, after the stages file", hint=example)
     pipeline = load_pipeline(stages_file)
     path = state_path or default_state_path(pipeline)
     new = StageStatus.from_text(status)
-    before = mark_stages(pipeline, stages, new, path, force=force)
+    before = mark_stages(pipeline, stages, new, path, ignore_needs=ignore_needs or force)
     changes = ", ".join(f"{name} ({old.text} -> {new.text})" for name, old in before.items())
     click.echo(f"{path}: marked {changes}")
 

@@ -171,7 +171,8 @@ def test_every_command_has_help_that_docs_cli_md_describes(command: list) -> Non
 def test_usage_errors_are_dagruns_one_line_with_a_hint_and_exit_2(in_seed: Path) -> None:
     result = CliRunner().invoke(cli, ["run", "--bogus"], prog_name="dagrun")
     assert result.exit_code == 2
-    assert result.output.splitlines()[0].startswith("dagrun: error: No such option '--bogus'")
+    first = result.output.splitlines()[0]  # click's own words differ across its versions
+    assert first.startswith("dagrun: error: No such option") and "--bogus" in first
     assert "hint: `dagrun run --help` shows the usage" in result.output
     assert "Usage:" not in result.output
 
@@ -180,7 +181,7 @@ def test_a_stage_name_first_means_the_default_stages_file_in_every_command(in_se
     assert invoke("run", "--jobs", "jobs", "--progress", "quiet").exit_code == 0
     cleared = invoke("reset", "Coverage")
     assert cleared.exit_code == 0 and "cleared" in cleared.output and "Coverage" in cleared.output
-    assert invoke("mark", "Coverage", "--success").exit_code == 0
+    assert invoke("mark", "Coverage", "--as", "success").exit_code == 0
     planned = invoke("plan", "Coverage")
     assert planned.exit_code == 0 and "Docs       not needed for the targets" in planned.output
     assert invoke("mark", "stages.yaml", "Lint", "--success", "--failed").exit_code == 2

@@ -109,7 +109,7 @@ def test_mark_records_a_state_by_hand_and_checks_dependencies(pipe: dagrun.Pipel
     dagrun.mark(pipe, ["Docs"], F)
     assert state(pipe) == {"Lint": S, "Test": S, "Coverage": S, "Docs": F, "Benchmark": P}
     dagrun.reset(pipe)
-    dagrun.mark(pipe, ["Benchmark"], S, force=True)
+    dagrun.mark(pipe, ["Benchmark"], S, ignore_needs=True)
     assert state(pipe)["Benchmark"] is S
     log: List[str] = []
     assert dagrun.run(pipe, make_jobs(ALL, log)).ok
@@ -126,7 +126,7 @@ def test_random_targets_run_exactly_their_unfinished_upstream(
     with tempfile.TemporaryDirectory() as folder:
         pipe = dagrun.Pipeline.from_dict(spec, Path(folder) / "s.yaml")
         succeeded = [f"s{i}" for i in sorted(done) if i < len(raw)]
-        dagrun.mark(pipe, succeeded, S, force=True)
+        dagrun.mark(pipe, succeeded, S, ignore_needs=True)
         log: List[str] = []
         assert dagrun.run(pipe, make_jobs(list(spec), log), dagrun.RunOptions(targets=targets)).ok
         final = read_state(Path(folder) / "state.yml", pipe.names)
@@ -171,14 +171,26 @@ def test_cli_reset_and_mark(in_seed: Path) -> None:
     assert reset.exit_code == 0, reset.output
     assert "cleared 3 stages SUCCESS (Coverage, Docs, Benchmark)" in reset.output
     assert invoke("reset", "stages.yaml", "Test", "--only").output.endswith("cleared 1 stage SUCCESS (Test)\n")
-    refused = invoke("mark", "stages.yaml", "Coverage", "--success")
+    refused = invoke("mark", "stages.yaml", "Coverage", "--as", "success")
     assert refused.exit_code == 2 and "Coverage needs Test, which is not SUCCESS" in refused.output
-    assert "--force" in refused.output
-    assert invoke("mark", "stages.yaml", "Test", "Coverage", "--success").exit_code == 0
-    assert invoke("mark", "stages.yaml", "Docs", "--failed").exit_code == 0
+    assert "--ignore-needs" in refused.output
+    assert invoke("mark", "stages.yaml", "Test", "Coverage", "--as", "success").exit_code == 0
+    assert invoke("mark", "stages.yaml", "Docs", "--failed").exit_code == 0  # the older spelling
     assert (in_seed / "state.yml").read_text() == (
         "Lint: SUCCESS\nTest: SUCCESS\nCoverage: SUCCESS\nDocs: FAILED\nBenchmark: null\n"
     )
     assert invoke("reset", "--failed").output.endswith("cleared 1 stage FAILED (Docs)\n")
     neither = invoke("mark", "stages.yaml", "Docs")
-    assert neither.exit_code == 2 and "--success or --failed" in neither.output
+    assert neither.exit_code == 2 and "--as success or --as failed" in neither.output
+
+
+def test_a_target_run_needs_functions_only_for_the_stages_it_can_run(in_seed: Path) -> None:
+    (in_seed / "partial_jobs.py").write_text("def Lint():\n    pass\n")  # no Test, Coverage, Docs, Benchmark
+    ok = invoke("run", "stages.yaml", "Lint", "--jobs", "partial_jobs", "--progress", "plain")
+    assert ok.exit_code == 0, ok.output
+    refused = invoke("run", "stages.yaml", "Coverage", "--jobs", "partial_jobs", "--progress", "plain")
+    assert refused.exit_code == 2 and "Test" in refused.output and "Coverage" in refused.output
+    assert "Docs" not in refused.output  # not needed for the target: not asked for
+    pipeline = dagrun.load_pipeline(in_seed / "stages.yaml")
+    result = dagrun.run(pipeline, {"Lint": lambda: None}, dagrun.RunOptions(targets=["Lint"]))
+    assert result.ok

@@ -29,7 +29,7 @@ class RunResult:
     """The outcome of `run`; `exit_code` is what the command line exits with."""
 
     outcomes: Dict[str, StageOutcome]  # the stages that ran, in the order they finished
-    skipped: Tuple[str, ...]  # already SUCCESS before the run
+    done: Tuple[str, ...]  # already SUCCESS before the run, as in the Plan
     blocked: Dict[str, str]  # stage -> the failed stage upstream that kept it from running
     not_started: Tuple[str, ...]  # stopped by --fail-fast or an interrupt before they could start
     interrupted_by: Optional[int]  # the signal that stopped the run

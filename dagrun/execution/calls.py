@@ -24,10 +24,10 @@ from dagrun.core.status import StageStatus
 from dagrun.errors import JobsError
 from dagrun.jobs.loading import Job, as_job, user_traceback
 
-Outcome = Tuple[StageStatus, float, Optional[str]]  # status, duration in seconds, traceback
+CallResult = Tuple[StageStatus, float, Optional[str]]  # status, duration in seconds, traceback
 
 
-def run_stage(name: str, job: Job) -> Outcome:
+def run_stage(name: str, job: Job) -> CallResult:
     """Call one stage's function; any exception, SystemExit and KeyboardInterrupt included, fails it."""
     start = time.perf_counter()
     try:
@@ -92,7 +92,7 @@ def _module_ref(name: str, file: str, ship: bool) -> ModuleRef:
 _loaded: Dict[object, ModuleType] = {}  # per worker process: each module is loaded once
 
 
-def run_logged_stage(ref: ModuleRef, name: str, log: str, attempt: int) -> Outcome:
+def run_logged_stage(ref: ModuleRef, name: str, log: str, attempt: int) -> CallResult:
     """`run_remote_stage` in a worker process, with descriptors 1 and 2 in the stage's log file
     `log`: what the stage prints, its `logging` records and what every program it starts writes.
     A stage that writes nothing leaves no file (and a retry no lone separator)."""
@@ -135,7 +135,7 @@ def _log_records_to_stderr() -> None:
         _logging_set_up = True
 
 
-def run_remote_stage(ref: ModuleRef, name: str) -> Outcome:
+def run_remote_stage(ref: ModuleRef, name: str) -> CallResult:
     """The task a worker runs: find the function `name` in the jobs module, then call it."""
     start = time.perf_counter()
     try:
@@ -155,7 +155,7 @@ _routes_lock = threading.Lock()
 _descriptors = threading.Lock()  # held by the one stage whose descriptors 1 and 2 are caught
 
 
-def run_captured_stage(ref: ModuleRef, name: str, cwd: Optional[str] = None) -> Tuple[Outcome, str]:
+def run_captured_stage(ref: ModuleRef, name: str, cwd: Optional[str] = None) -> Tuple[CallResult, str]:
     """`run_remote_stage` where dagrun does not own the worker's output (a Dask worker): what the
     stage writes comes back with its outcome, for dagrun to show or log. sys.stdout and sys.stderr
     are routed by thread; descriptors 1 and 2 (the stage's programs) are caught too while this is
@@ -222,9 +222,9 @@ def _exec_source(ref: ShippedModule) -> ModuleType:
 
 
 __all__ = [
+    "CallResult",
     "ImportedModule",
     "ModuleRef",
-    "Outcome",
     "ShippedModule",
     "module_refs",
     "run_captured_stage",

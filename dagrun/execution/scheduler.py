@@ -22,7 +22,7 @@ from dagrun.core.graph import AcyclicSorter
 from dagrun.core.plan import Plan
 from dagrun.core.result import RunResult, StageOutcome, signal_name
 from dagrun.core.status import StageStatus
-from dagrun.execution.calls import Outcome
+from dagrun.execution.calls import CallResult
 from dagrun.execution.executors.base import StagePool
 from dagrun.execution.signals import StopRequest
 from dagrun.execution.yielding_lock import YieldingLock
@@ -189,7 +189,7 @@ class _Run:
                 if not self.running:
                     self.wake.set()
 
-    def on_done(self, name: str, token: int, outcome: Outcome) -> None:
+    def on_done(self, name: str, token: int, outcome: CallResult) -> None:
         """In the thread that saw the stage end: record, release its dependents, start the next."""
         try:
             with self.lock:

@@ -18,10 +18,11 @@ from dagrun.core.digest import digest
 from dagrun.core.status import StageStatus, State
 from dagrun.jobs.loading import Job
 from dagrun.store.files import note_skipped, read_json_quietly, replace_quietly
+from dagrun.store.paths import StatePaths
 
 
 def fingerprints_path(state_path: Path) -> Path:
-    return state_path.with_name(f".{state_path.name}.code")
+    return StatePaths(state_path).fingerprints
 
 
 def fingerprint(job: Job) -> Optional[str]:

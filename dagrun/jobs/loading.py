@@ -20,10 +20,13 @@ Job = Callable[[], object]
 _NOT_USER = ("<frozen importlib", str(Path(__file__).resolve().parent), os.path.dirname(importlib.__file__))
 
 
-def load_jobs(ref: str, pipeline: Pipeline, cwd: Optional[Path] = None) -> Dict[str, Job]:
-    """Stage name to the function that runs it; every stage that has none is reported at once."""
+def load_jobs(
+    ref: str, pipeline: Pipeline, cwd: Optional[Path] = None, *, stages: Optional[Iterable[str]] = None
+) -> Dict[str, Job]:
+    """Stage name to the function that runs it, for every stage (or just `stages`, say those a
+    target run can run); every stage that has none is reported at once."""
     search = [cwd or Path.cwd(), pipeline.path.parent]
-    return stage_functions(import_jobs_module(ref, search), pipeline, search)
+    return stage_functions(import_jobs_module(ref, search), pipeline, search, stages)
 
 
 def is_path_ref(ref: str) -> bool:
@@ -137,14 +140,17 @@ def user_traceback(e: BaseException, skip: int = 0) -> str:
     return f"Traceback (most recent call last):\n{body}\n{head}"
 
 
-def stage_functions(module: ModuleType, pipeline: Pipeline, search: Iterable[Path] = ()) -> Dict[str, Job]:
+def stage_functions(
+    module: ModuleType, pipeline: Pipeline, search: Iterable[Path] = (), only: Optional[Iterable[str]] = None
+) -> Dict[str, Job]:
     """Check that each stage has a plain function of its name (or the one its `run` option names),
     defined in its module itself and callable without arguments; report every stage that has not,
     before anything runs. Modules named by `run` are imported from the `search` folders."""
     jobs: Dict[str, Job] = {}
     problems: List[str] = []
     modules = {"": module}
-    for name, stage in pipeline.stages.items():
+    wanted = pipeline.stages if only is None else {n: pipeline.stages[n] for n in pipeline.names if n in set(only)}
+    for name, stage in wanted.items():
         run = stage.run
         if run is None:  # the usual case: the function of the stage's name, in the jobs module
             home, function = module, name

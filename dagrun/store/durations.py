@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Dict, Mapping, Sequence
 
 from dagrun.store.files import note_skipped, read_json_quietly, replace_quietly, sane_seconds
+from dagrun.store.paths import StatePaths
 
 
 def durations_path(state_path: Path) -> Path:
-    return state_path.with_name(f".{state_path.name}.durations")
+    return StatePaths(state_path).durations
 
 
 def load_durations(state_path: Path) -> Dict[str, float]:

@@ -14,6 +14,7 @@ from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional
 from dagrun.core.result import RunResult, last_line
 from dagrun.core.status import StageStatus
 from dagrun.store.files import note_skipped, replace_quietly, sane_seconds
+from dagrun.store.paths import StatePaths
 
 STOPPED = "STOPPED"  # the outcome of a stage that a stop left unfinished
 
@@ -31,7 +32,7 @@ class Execution(NamedTuple):
 
 
 def history_path(state_path: Path) -> Path:
-    return state_path.with_name(f".{state_path.name}.history")
+    return StatePaths(state_path).history
 
 
 def save_history(state_path: Path, result: RunResult, now: float) -> None:

@@ -13,11 +13,12 @@ from types import TracebackType
 from typing import Optional, Type
 
 from dagrun.errors import LockHeldError, StateError
+from dagrun.store.paths import StatePaths
 from dagrun.store.private_fds import keep_private, release
 
 
 def lock_path(state_path: Path) -> Path:
-    return state_path.with_name(f".{state_path.name}.lock")
+    return StatePaths(state_path).lock
 
 
 class RunLock:

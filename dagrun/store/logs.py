@@ -23,16 +23,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, TextIO
 
+from dagrun.store.paths import StatePaths
+
 TAIL_LINES = 10  # of a failed stage's log, shown in the summary
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # of `logging` records in a log
 RUN_LOG = "run-output.log"  # output that no one stage can be said to have written; never a stage's name
 
 
 def log_dir(state_path: Path) -> Path:
-    """`.dagrun/logs` for state.yml, as the seed's layout has it; each other state file has a
-    folder of its own, so that two states in one folder never share (or clear) each other's logs."""
-    logs = "logs" if state_path.name == "state.yml" else f"logs.{state_path.name}"
-    return state_path.parent / ".dagrun" / logs
+    return StatePaths(state_path).logs
 
 
 def log_path(folder: Path, name: str, names: Sequence[str] = ()) -> Path:

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Optional
 
 from dagrun.errors import StateError
+from dagrun.store.paths import StatePaths
 
 
 def owner_path(state_path: Path) -> Path:
-    return state_path.with_name(f".{state_path.name}.stages")
+    return StatePaths(state_path).owner
 
 
 def _recorded(state_path: Path) -> Optional[Path]:

@@ -14,19 +14,15 @@ from dagrun.core.status import TEXT, StageStatus, State
 from dagrun.errors import StateError
 from dagrun.store import journal
 from dagrun.store.files import temp_prefix, write_atomically
+from dagrun.store.paths import real_state_path
 from dagrun.store.state_file import dump_state, parse_state, read_state_text
 
 SNAPSHOT_INTERVAL = 1.0  # seconds: how far state.yml may lag behind the journal during a run
 
 
-def resolve_state_path(path: Path) -> Path:
-    """Write through a symlink to its target, so the link stays a link."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
-
-
 def read_state(path: Path, names: Sequence[str]) -> State:
     """The current statuses, as a run would see them, without writing anything (for plan and status)."""
-    path = resolve_state_path(path)
+    path = real_state_path(path)
     state = _load(path, names)[0]
     records, _ = journal.replay(journal.journal_path(path))
     _apply(state, records)
@@ -74,7 +70,7 @@ class StateStore:
     def open(cls, path: Path, names: Sequence[str], **kwargs: object) -> StateStore:
         """Load state.yml, replay what a crashed run left in the journal, and fold it all into
         state.yml before starting a new journal, so nothing recorded is ever lost."""
-        path = resolve_state_path(path)
+        path = real_state_path(path)
         _remove_leftover_temp_files(path)
         state, old_text = _load(path, names)
         jpath = journal.journal_path(path)
@@ -186,10 +182,10 @@ def reset_state(
     try:
         store = StateStore.open(path, names)
     except StateError:
-        if choose is not None or not resolve_state_path(path).exists():
+        if choose is not None or not real_state_path(path).exists():
             raise  # clearing some stages needs the others' state: only a full reset repairs the file
         # The user asked for a clean slate; an unreadable file is exactly what reset is for.
-        real = resolve_state_path(path)
+        real = real_state_path(path)
         journal.remove(journal.journal_path(real))
         write_atomically(real, dump_state({n: StageStatus.PENDING for n in names}).encode("utf-8"))
         return None

@@ -173,8 +173,8 @@ def _closing_line(result: RunResult) -> Tuple[str, str]:
         parts.append(f"{len(result.stopped)} stopped")
     if result.not_started:
         parts.append(f"{len(result.not_started)} not run")
-    if result.skipped:
-        parts.append(f"{len(result.skipped)} already done")
+    if result.done:
+        parts.append(f"{len(result.done)} already done")
     text = ", ".join(parts) + f" in {duration(result.elapsed)}."
     if result.interrupted_by is not None:
         from dagrun.core.result import signal_name  # here: `dagrun plan` never needs it
@@ -183,5 +183,5 @@ def _closing_line(result: RunResult) -> Tuple[str, str]:
     if not result.ok:
         return "fail", f"{text} Fix the failure and run again: only what did not succeed will run."
     if not result.outcomes:
-        return "ok", f"Nothing to do: all {plural(len(result.skipped), 'stage')} already succeeded."
+        return "ok", f"Nothing to do: all {plural(len(result.done), 'stage')} already succeeded."
     return "ok", text

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple,
 from dagrun.core.status import StageStatus
 
 if TYPE_CHECKING:
-    from dagrun.execution.calls import Outcome
+    from dagrun.execution.calls import CallResult
     from dagrun.jobs.loading import Job
     from dagrun.store.logs import StageLogs
 
 T = TypeVar("T")
-Done = Callable[["Outcome"], None]  # told a stage's outcome, in whichever thread saw it
+Done = Callable[["CallResult"], None]  # told a stage's outcome, in whichever thread saw it
 
 
 class StagePool(ABC):
@@ -54,7 +54,7 @@ class StagePool(ABC):
         self,
         future: Future[T],
         done: Done,
-        outcome: Optional[Callable[[T], Outcome]] = None,
+        outcome: Optional[Callable[[T], CallResult]] = None,
     ) -> Future[T]:
         """For executors built on futures: the future's result is the outcome (or what `outcome`
         makes of it), and a cancelled or failed future is the stage's failure."""
@@ -68,7 +68,7 @@ class StagePool(ABC):
                 done((StageStatus.FAILED, 0.0, f"the stage did not run to the end: {error}"))
             else:
                 result = f.result()
-                done(outcome(result) if outcome is not None else cast("Outcome", result))
+                done(outcome(result) if outcome is not None else cast("CallResult", result))
 
         future.add_done_callback(settle)
         return future
@@ -121,12 +121,13 @@ class DaemonThreadPool(ThreadPoolExecutor):
             self._max_workers += 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        if cancel_futures and sys.version_info < (3, 9):  # the stock executor learnt it in 3.9
+        if sys.version_info >= (3, 9):
+            super().shutdown(wait, cancel_futures=cancel_futures)
+            return
+        if cancel_futures:  # what the stock executor learnt in 3.9
             with self._shutdown_lock:
                 while not self._work_queue.empty():
                     item = self._work_queue.get_nowait()
                     if item is not None:
                         item.future.cancel()
-            super().shutdown(wait)
-            return
-        super().shutdown(wait, cancel_futures=cancel_futures)  # type: ignore[call-arg,unused-ignore]
+        super().shutdown(wait)

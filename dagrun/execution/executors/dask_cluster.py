@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, TextIO
 
 from dagrun.core.plan import default_workers
 from dagrun.errors import UsageError
-from dagrun.execution.calls import Outcome, module_refs, run_captured_stage
+from dagrun.execution.calls import CallResult, module_refs, run_captured_stage
 from dagrun.execution.children import started_elsewhere
 from dagrun.execution.executors.base import Done, StagePool
 
@@ -88,11 +88,11 @@ class DaskStagePool(StagePool):
             ) from None
         self._executor = self._client.get_executor(pure=False)
 
-    def start(self, name: str, done: Done) -> Future[Tuple[Outcome, str]]:
-        task: Future[Tuple[Outcome, str]] = self._executor.submit(run_captured_stage, *self._refs[name], self._cwd)
+    def start(self, name: str, done: Done) -> Future[Tuple[CallResult, str]]:
+        task: Future[Tuple[CallResult, str]] = self._executor.submit(run_captured_stage, *self._refs[name], self._cwd)
         attempt = self._logs.attempt(name) if self._logs is not None else 1  # counted as it starts
 
-        def relay(result: Tuple[Outcome, str]) -> Outcome:
+        def relay(result: Tuple[CallResult, str]) -> CallResult:
             """What the stage wrote goes to its log (or the console); its outcome to `done`."""
             outcome, output = result
             if self._logs is None:

@@ -25,7 +25,7 @@ from dagrun.execution.children import started_elsewhere
 from dagrun.execution.executors.base import DaemonThreadPool, Done, StagePool
 
 if TYPE_CHECKING:
-    from dagrun.execution.calls import Outcome
+    from dagrun.execution.calls import CallResult
     from dagrun.jobs.loading import Job
     from dagrun.store.logs import StageLogs
 
@@ -233,7 +233,7 @@ class ProcessStagePool(StagePool):
         self.workers = workers or default_workers()
         self._processes = ProcessPool(self.workers)
 
-    def start(self, name: str, done: Done) -> Future[Outcome]:
+    def start(self, name: str, done: Done) -> Future[CallResult]:
         if self._logs is None:
             future = self._processes.submit(run_remote_stage, *self._refs[name])
         else:

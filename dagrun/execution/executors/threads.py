@@ -12,7 +12,7 @@ from dagrun.execution.children import stop_processes, thread_children
 from dagrun.execution.executors.base import DaemonThreadPool, Done, StagePool
 
 if TYPE_CHECKING:
-    from dagrun.execution.calls import Outcome
+    from dagrun.execution.calls import CallResult
     from dagrun.jobs.loading import Job
     from dagrun.store.logs import StageLogs
 
@@ -50,7 +50,7 @@ class ThreadStagePool(StagePool):
         self._tell_when_done(self._threads.submit(self._run, name, attempt, handle), done)
         return handle
 
-    def _run(self, name: str, attempt: int, handle: _ThreadRun) -> Outcome:
+    def _run(self, name: str, attempt: int, handle: _ThreadRun) -> CallResult:
         """The stage's outcome, in its thread."""
         handle.native_id = threading.get_native_id()
         logs = self._logs
