@@ -124,7 +124,8 @@ def median(measures: List[Measure]) -> Measure:
 
 def make_pipeline(folder: Path, shape: str, n: int, seed: int = 1) -> None:
     """chain: each stage needs the previous; wide: none needs anything; layered: layers of 100,
-    each stage needing two random stages of the layer before."""
+    each stage needing two random stages of the layer before; mesh: layers of 50, each stage
+    needing 1 to 3 earlier stages, one of them in the layer before."""
     rng = random.Random(seed)
     names = [f"s{i}" for i in range(n)]
     lines = []
@@ -133,6 +134,12 @@ def make_pipeline(folder: Path, shape: str, n: int, seed: int = 1) -> None:
             deps = [names[i - 1]] if i else []
         elif shape == "wide":
             deps = []
+        elif shape == "mesh":
+            layer = i // 50
+            deps = []
+            if layer:
+                earlier = rng.sample(range(layer * 50), rng.randrange(0, 3))
+                deps = sorted({names[rng.randrange((layer - 1) * 50, layer * 50)], *(names[j] for j in earlier)})
         else:
             layer = i // 100
             deps = sorted({names[j] for j in rng.sample(range((layer - 1) * 100, layer * 100), 2)}) if layer else []
@@ -181,8 +188,8 @@ def bench_sizes(args: argparse.Namespace, extra_python: Optional[str], work: Pat
     ]
     for shape in args.shapes:
         for n in args.sizes:
-            if shape != "layered" and n > max(args.sizes[:2] or args.sizes):
-                continue  # chain and wide only at the smaller sizes: layered is the headline
+            if shape not in ("mesh", "layered") and n > max(args.sizes[:2] or args.sizes):
+                continue  # chain and wide only at the smaller sizes: mesh and layered are the headline
             folder = work / f"{shape}-{n}"
             make_pipeline(folder, shape, n)
             (folder / "dodo.py").write_text(DODO)
@@ -481,6 +488,90 @@ def bench_executors(args: argparse.Namespace, work: Path) -> List[str]:
     return rows
 
 
+POOL_LOOP = """
+import sys, yaml
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from graphlib import TopologicalSorter
+sys.path.insert(0, ".")
+import jobs
+
+def call(name):
+    return getattr(jobs, name)()
+
+if __name__ == "__main__":
+    spec = yaml.load(open("stages.yaml"), Loader=yaml.CSafeLoader)
+    sorter = TopologicalSorter({k: v or () for k, v in spec.items()})
+    sorter.prepare()
+    with ProcessPoolExecutor(2) as pool:
+        pending = {}
+        while sorter.is_active():
+            for name in sorter.get_ready():
+                pending[pool.submit(call, name)] = name
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
+                sorter.done(pending.pop(future))
+"""
+
+DASK_SUBMIT_LOOP = """
+import logging, sys, yaml
+from distributed import Client, LocalCluster, wait
+sys.path.insert(0, ".")
+import jobs
+
+def call(name, *deps):
+    return getattr(jobs, name)()
+
+if __name__ == "__main__":
+    spec = yaml.load(open("stages.yaml"), Loader=yaml.CSafeLoader)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        futures = {}
+        for name, deps in spec.items():  # the file lists each stage after what it needs
+            futures[name] = client.submit(call, name, *(futures[d] for d in deps or ()), pure=False)
+        wait(list(futures.values()))
+"""
+
+
+def bench_executor_overhead(args: argparse.Namespace, work: Path) -> List[str]:
+    """What an executor costs over the engine it drives: dagrun with --executor process or dask
+    against a plain loop over the same engine and graph (no-op stages, 2 workers)."""
+    n = 100 if args.smoke else 1_000
+    folder = work / f"engines-{n}"
+    make_pipeline(folder, "mesh", n)
+    has_dask = subprocess.run([sys.executable, "-c", "import distributed"], capture_output=True).returncode == 0
+    dagrun = [sys.executable, "-m", "dagrun", "run", "--jobs", "jobs", "-j", "2", "--progress", "quiet"]
+    pairs: List[Tuple[str, List[str], str, Optional[List[str]], Optional[List[str]]]] = [
+        ("process", [*dagrun, "-x", "process"], "ProcessPoolExecutor(2) loop", [sys.executable, "-c", POOL_LOOP], None),
+        (
+            "dask",
+            [*dagrun, "-x", "dask"],
+            "client.submit loop, local cluster of 2",
+            [sys.executable, "-c", DASK_SUBMIT_LOOP] if has_dask else None,
+            None,
+        ),
+    ]
+    rows = [
+        f"{n:,} no-op stages (mesh), 2 workers, whole processes with their start-up, medians of {args.repeat}.",
+        "",
+        "| executor | dagrun | the engine alone | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind, ours, label, plain, _ in pairs:
+        if plain is None:
+            rows.append(f"| {kind} | not measured: Dask is not installed | {label} | |")
+            continue
+        walls: Dict[str, List[float]] = {"ours": [], "plain": []}
+        for _ in range(args.repeat):
+            for key, cmd in (("ours", ours), ("plain", plain)):
+                clean(folder)
+                walls[key].append(run_once(cmd, folder, folder / "out.txt").wall)
+        a, b = statistics.median(walls["ours"]), statistics.median(walls["plain"])
+        rows.append(f"| {kind} | {a:.2f} s | {b:.2f} s ({label}) | {a / b:.2f}x |")
+        print(f"  {kind:8} dagrun {a:6.2f} s  {label} {b:6.2f} s  {a / b:.2f}x", flush=True)
+    return rows
+
+
 OUTPUT_JOB = """\
 import sys
 
@@ -608,7 +699,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--quick", action="store_true", help="sizes up to 10,000, 3 repeats: under two minutes")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, 1 repeat: checks that it works")
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")])
-    parser.add_argument("--shapes", type=lambda s: s.split(","), default=["layered", "chain", "wide"])
+    parser.add_argument("--shapes", type=lambda s: s.split(","), default=["mesh", "layered", "chain", "wide"])
     parser.add_argument("--repeat", type=int)
     parser.add_argument(
         "--with-doit", action="store_true", help="install doit in benchmarks/.venv-baselines and run it"
@@ -641,6 +732,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         critical = bench_critical_path(args, work)
         print("CPU-bound stages by executor:", flush=True)
         executors = bench_executors(args, work)
+        print("executors against the engines they drive:", flush=True)
+        engines = bench_executor_overhead(args, work)
         print("stage output:", flush=True)
         output = bench_output(args, work)
         print("start-up:", flush=True)
@@ -652,6 +745,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             ("The live view's cost", live),
             ("Critical-path scheduling", critical),
             ("CPU-bound stages: thread, process and Dask executors", executors),
+            ("Executors against the engines they drive", engines),
             ("Stage output: linear in its size on every executor", output),
             ("Start-up", startup),
         ],

@@ -130,7 +130,7 @@ def run(
     if timeout is not None and timeout <= 0:
         raise UsageError(f"the timeout must be a positive number of seconds, not {timeout:g}")
     targets, force = pipeline.check_names(options.targets), pipeline.check_names(options.force)
-    can_run = pipeline.upstream(targets) if targets else pipeline.names  # only these need a function
+    can_run = pipeline.upstream(targets) if targets else pipeline.stages  # only these need a function
     missing = [name for name in pipeline.names if name in can_run and not callable(jobs.get(name))]
     if missing:
         raise JobsError(f"no function given for {len(missing)} stage(s): {', '.join(missing[:10])}")

@@ -25,7 +25,6 @@ from dagrun.core.status import StageStatus
 from dagrun.execution.calls import CallResult
 from dagrun.execution.executors.base import StagePool
 from dagrun.execution.signals import StopRequest
-from dagrun.execution.yielding_lock import YieldingLock
 from dagrun.store.state_store import StateStore
 
 if TYPE_CHECKING:
@@ -119,7 +118,7 @@ class _Run:
         self.retry_at: List[Tuple[float, str]] = []  # a heap: stages waiting out their retry_delay
         self.retry_error: Dict[str, Tuple[float, Optional[str]]] = {}  # their last attempt's duration, error
         self.retried: List[StageOutcome] = []  # the failed attempts that were followed by another
-        self.lock = YieldingLock()  # taken by every thread that sees a stage end
+        self.lock = threading.Lock()  # taken by every thread that sees a stage end
         self.wake = threading.Event()
         self.events: List[Event] = []  # appended under the lock, taken whole by `drain`
         self.running: Set[str] = set()

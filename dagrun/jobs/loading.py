@@ -149,7 +149,8 @@ def stage_functions(
     jobs: Dict[str, Job] = {}
     problems: List[str] = []
     modules = {"": module}
-    wanted = pipeline.stages if only is None else {n: pipeline.stages[n] for n in pipeline.names if n in set(only)}
+    chosen = None if only is None else set(only)
+    wanted = pipeline.stages if chosen is None else {n: s for n, s in pipeline.stages.items() if n in chosen}
     for name, stage in wanted.items():
         run = stage.run
         if run is None:  # the usual case: the function of the stage's name, in the jobs module
