@@ -20,7 +20,7 @@ from dagrun.execution.executors import make_pool
 from dagrun.execution.executors.base import StagePool
 from dagrun.execution.scheduler import execute
 from dagrun.execution.signals import StopRequest, stop_on_signals
-from dagrun.jobs.fingerprints import changed, load_fingerprints, save_fingerprints
+from dagrun.jobs.fingerprints import changed, load_fingerprints, save_fingerprints, sources_newer
 from dagrun.jobs.loading import Job
 from dagrun.store.durations import load_durations, save_durations, weights
 from dagrun.store.history import StageReport, read_history, save_history, stage_reports
@@ -206,6 +206,8 @@ def run(
         if succeeded:
             known.update(succeeded)
             save_durations(path, known, pipeline.names)
+    if not work.to_run and not options.rerun_changed and sources_newer(path, jobs):
+        result = replace(result, code_changed=_changed_code(path, store.state, jobs, recorded))
     result = replace(result, state=store.state)
     reporter.handle(RunFinished(result, time.time()))
     return result

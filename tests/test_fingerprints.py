@@ -89,6 +89,25 @@ def test_the_command_line_compares_code_when_given_the_jobs(tmp_path: Path) -> N
     assert ran(tmp_path) == ["Docs", "again"]
 
 
+def test_nothing_to_do_says_which_stages_code_changed_since(tmp_path: Path) -> None:
+    import os
+
+    write(tmp_path, "stages.yaml", SEED)
+    write(tmp_path, "jobs.py", JOBS)
+    stages, jobs = str(tmp_path / "stages.yaml"), str(tmp_path / "jobs.py")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", stages, "--jobs", jobs, "--progress", "plain"]).exit_code == 0
+    same = runner.invoke(cli, ["run", stages, "--jobs", jobs, "--progress", "plain"])
+    assert "Nothing to do: all 5 stages already succeeded." in same.output and "changed" not in same.output
+    write(tmp_path, "jobs.py", JOBS.replace('def Docs(): _mark("Docs")', "def Docs(): _mark('Docs'); _mark('again')"))
+    later = os.stat(tmp_path / ".state.yml.code").st_mtime + 1  # a file system may keep whole seconds
+    os.utime(tmp_path / "jobs.py", (later, later))
+    sys.modules.pop("jobs", None)
+    told = runner.invoke(cli, ["run", stages, "--jobs", jobs, "--progress", "plain"])
+    assert told.exit_code == 0 and not (tmp_path / "ran.log").read_text().count("again")
+    assert "The code of 1 stage changed since (Docs): --rerun-changed runs them." in told.output
+
+
 def _essence_as_first_written(code: CodeType) -> tuple:  # type: ignore[type-arg]
     """The essence before its constants got a quicker path: the fingerprints users have recorded."""
 

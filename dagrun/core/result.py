@@ -39,6 +39,7 @@ class RunResult:
     retried: Tuple[StageOutcome, ...] = ()  # failed attempts that were followed by another
     log_tails: Dict[str, Tuple[str, Tuple[str, ...]]] = field(default_factory=dict)  # failed: log path, last lines
     state: State = field(default_factory=dict)  # state.yml as the run left it
+    code_changed: Tuple[str, ...] = ()  # succeeded, not run again, but their code changed since
 
     # Kept once computed (the result does not change): the summary, the exit code and the hints
     # each ask, and with many stages each asking was a walk over every outcome.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import marshal
+import os
 from pathlib import Path
 from types import CodeType
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
@@ -62,6 +63,23 @@ def load_fingerprints(state_path: Path) -> Dict[str, str]:
     recorded = {str(k): v for k, v in raw.items() if isinstance(v, str)}
     note_skipped(path, len(raw) - len(recorded), "not a fingerprint")
     return recorded
+
+
+def sources_newer(state_path: Path, jobs: Mapping[str, Job]) -> bool:
+    """Whether a file that defines a stage's function changed after the fingerprints were written:
+    a few stat() calls that spare a run with nothing to do from fingerprinting every stage."""
+    try:
+        written = os.stat(fingerprints_path(state_path)).st_mtime
+    except OSError:
+        return False  # never recorded: nothing to compare
+    files = {getattr(getattr(job, "__code__", None), "co_filename", None) for job in jobs.values()}
+    for file in files:
+        try:
+            if file is None or os.stat(file).st_mtime >= written:
+                return True
+        except OSError:
+            return True
+    return False
 
 
 def save_fingerprints(

@@ -183,5 +183,10 @@ def _closing_line(result: RunResult) -> Tuple[str, str]:
     if not result.ok:
         return "fail", f"{text} Fix the failure and run again: only what did not succeed will run."
     if not result.outcomes:
-        return "ok", f"Nothing to do: all {plural(len(result.done), 'stage')} already succeeded."
+        text = f"Nothing to do: all {plural(len(result.done), 'stage')} already succeeded."
+        if result.code_changed:
+            shown = ", ".join(result.code_changed[:5]) + (", ..." if len(result.code_changed) > 5 else "")
+            count = plural(len(result.code_changed), "stage")
+            text += f" The code of {count} changed since ({shown}): --rerun-changed runs them."
+        return "ok", text
     return "ok", text
