@@ -6,29 +6,25 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from dagrun.core.events import Reporter, RunFinished
 from dagrun.core.pipeline import Pipeline
 from dagrun.core.plan import Plan, make_plan
-from dagrun.core.result import RunResult
 from dagrun.core.status import StageStatus, State
 from dagrun.errors import JobsError, UsageError
-from dagrun.execution.capture import FdCapture
-from dagrun.execution.children import children_now, descendants, stop_processes
-from dagrun.execution.executors import make_pool
-from dagrun.execution.executors.base import StagePool
-from dagrun.execution.scheduler import execute
-from dagrun.execution.signals import StopRequest, stop_on_signals
-from dagrun.jobs.fingerprints import changed, load_fingerprints, save_fingerprints, sources_newer
-from dagrun.jobs.loading import Job
 from dagrun.store.durations import load_durations, save_durations, weights
 from dagrun.store.history import StageReport, read_history, save_history, stage_reports
 from dagrun.store.lock import RunLock
-from dagrun.store.logs import StageLogs, log_dir
 from dagrun.store.owner import check_owner, claim
 from dagrun.store.paths import real_state_path
 from dagrun.store.state_store import StateStore, read_state, reset_state
+
+if TYPE_CHECKING:
+    from dagrun.core.events import Reporter
+    from dagrun.core.result import RunResult
+    from dagrun.execution.executors.base import StagePool
+    from dagrun.execution.signals import StopRequest
+    from dagrun.jobs.loading import Job
 
 STATE_FILE_NAME = "state.yml"
 
@@ -45,7 +41,6 @@ def state_file(pipeline: Pipeline, given: Optional[Union[str, Path]] = None) -> 
     Refuses, before anything is written, a path that is not a file dagrun could replace (a device,
     a folder, a FIFO), a name too long for its side files, and a state that another stages file in
     the same folder keeps (StateError)."""
-
     shown = str(given or default_state_path(pipeline))
     path = real_state_path(shown)
     check_owner(path, pipeline.path, shown)
@@ -63,7 +58,6 @@ def plan(
 ) -> Plan:
     """What `run` would do now; reads the state without taking the lock or writing anything. With
     `jobs`, the plan knows which succeeded stages' code has changed since."""
-
     path = state_file(pipeline, state_path)
     state = read_state(path, pipeline.names)
     changed = _changed_code(path, state, jobs) if jobs is not None else ()
@@ -81,7 +75,6 @@ def _plan(
 ) -> Plan:
     """The plan for `plan` and `run` alike: durations from earlier runs (if any) as weights, and the
     stages whose code `changed` forced when asked to rerun them."""
-
     expected = weights(known, pipeline.names) if known else None
     force = (*force, *changed) if rerun_changed else tuple(force)
     return make_plan(pipeline, state, expected, targets=targets, force=force, changed=changed)
@@ -90,6 +83,7 @@ def _plan(
 def _changed_code(
     path: Path, state: State, jobs: Dict[str, Job], recorded: Optional[Dict[str, str]] = None
 ) -> Tuple[str, ...]:
+    from dagrun.jobs.fingerprints import changed, load_fingerprints  # only with jobs to compare
 
     return tuple(changed(state, jobs, load_fingerprints(path) if recorded is None else recorded))
 
@@ -125,6 +119,17 @@ def run(
     In the main thread, SIGINT, SIGTERM and SIGHUP stop the run promptly (or `stop`, from any
     thread): nothing new starts, running stages are stopped as far as the executor can and
     recorded as not run, and the state is saved. Raises DagrunError subclasses for bad input."""
+    # The run machinery is imported here: `dagrun plan`, `status`, `reset` and `mark` never need it,
+    # and it is half of their start-up (docs/performance.md).
+    from dagrun.core.events import Reporter, RunFinished
+    from dagrun.execution.capture import FdCapture
+    from dagrun.execution.children import children_now, descendants, stop_processes
+    from dagrun.execution.executors import make_pool
+    from dagrun.execution.scheduler import execute
+    from dagrun.execution.signals import StopRequest, stop_on_signals
+    from dagrun.jobs.fingerprints import load_fingerprints, save_fingerprints, sources_newer
+    from dagrun.store.logs import StageLogs, log_dir
+
     options = options or RunOptions()
     workers, executor, timeout, logs = options.workers, options.executor, options.timeout, options.logs
     if timeout is not None and timeout <= 0:
