@@ -247,3 +247,46 @@ def test_a_long_summary_lists_some_stages_of_each_kind_and_counts_the_rest(tmp_p
 def test_short_durations_read_as_their_two_decimals(seconds: float) -> None:
     """The shortcut for the shortest stages gives what formatting would."""
     assert duration(seconds) == f"{seconds:.2f}s"
+
+
+def test_a_reporter_overrides_the_events_it_wants_and_the_rest_do_nothing(tmp_path: Path) -> None:
+    from dagrun.core.events import Fanout, Reporter, StageFinished, StageStarted
+
+    class Finishes(Reporter):
+        def __init__(self) -> None:
+            self.names: list = []
+
+        def stage_finished(self, event: StageFinished) -> None:
+            self.names.append(event.name)
+
+    class Draws(Reporter):
+        shows_output = True
+
+        def __init__(self) -> None:
+            self.shown: list = []
+
+        def show_output(self, text: str) -> None:
+            self.shown.append(text)
+
+    finishes, draws = Finishes(), Draws()
+    both = Fanout(Reporter(), finishes, draws)
+    both.handle(StageStarted("A", 0.0))
+    both.handle(StageFinished("A", StageStatus.SUCCESS, 0.1, 1.0))
+    both.tick()
+    assert finishes.names == ["A"]
+    assert both.shows_output and not Fanout(finishes).shows_output
+    both.show_output("line\n")
+    assert draws.shown == ["line\n"]
+    both.close()  # each reporter's close, the defaults included
+
+
+def test_the_progress_registry_makes_each_reporter() -> None:
+    from dagrun.core.events import Reporter
+    from dagrun.ui.progress import PROGRESS, make_reporter
+
+    assert list(PROGRESS) == ["live", "plain", "quiet"]
+    for kind in PROGRESS:
+        reporter = make_reporter(kind, io.StringIO(), "state.yml")
+        assert isinstance(reporter, Reporter)
+        assert reporter.shows_output == (kind == "live")
+        reporter.close()
