@@ -122,13 +122,13 @@ def run(
     # The run machinery is imported here: `dagrun plan`, `status`, `reset` and `mark` never need it,
     # and it is half of their start-up (docs/performance.md).
     from dagrun.core.events import Reporter, RunFinished
-    from dagrun.execution.capture import FdCapture
+    from dagrun.execution.capture import FdCapture, StageOutput
     from dagrun.execution.children import children_now, descendants, stop_processes
     from dagrun.execution.executors import make_pool
     from dagrun.execution.scheduler import execute
     from dagrun.execution.signals import StopRequest, stop_on_signals
     from dagrun.jobs.fingerprints import load_fingerprints, save_fingerprints, sources_newer
-    from dagrun.store.logs import StageLogs, log_dir
+    from dagrun.store.logs import log_dir
 
     options = options or RunOptions()
     workers, executor, timeout, logs = options.workers, options.executor, options.timeout, options.logs
@@ -161,7 +161,7 @@ def run(
         try:
             # Failures are kept in the logs even when output is shown instead (`logs` off), and a
             # stage about to run has no log from an earlier run to be mistaken for its latest.
-            stage_logs = StageLogs(log_dir(path), pipeline.names)
+            stage_logs = StageOutput(log_dir(path), pipeline.names)
             stage_logs.clear(work.to_run)
             show = reporter.show_output if reporter.shows_output else None
             capture = FdCapture(show, stage_logs if logs else None) if (logs or show is not None) else None

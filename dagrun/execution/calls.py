@@ -164,8 +164,8 @@ def run_captured_stage(ref: ModuleRef, name: str, cwd: Optional[str] = None) -> 
     global _routes
     if cwd is not None and os.getcwd() != cwd:
         os.chdir(cwd)
-    from dagrun.execution.capture import descriptors_to
-    from dagrun.store.logs import StreamRouter, Target
+    from dagrun.execution.capture import StreamRouter, descriptors_to
+    from dagrun.store.logs import Target
 
     with _routes_lock:
         if _routes is None:

@@ -14,14 +14,16 @@ from __future__ import annotations
 import codecs
 import contextlib
 import fcntl
+import logging
 import os
 import select
 import sys
 import termios
 import threading
-from typing import IO, Callable, Iterator, List, Optional, TextIO
+from pathlib import Path
+from typing import IO, Any, Callable, Iterable, Iterator, List, Optional, Sequence, Set, TextIO
 
-from dagrun.store.logs import StageLogs, open_log
+from dagrun.store.logs import LOG_FORMAT, StageLogs, Target, open_log
 from dagrun.store.private_fds import keep_private, release
 
 CHUNK = 1 << 16
@@ -81,7 +83,7 @@ class FdCapture:
     cannot be given to one stage go to `show` (above the live view; by default, to the terminal as
     descriptor 1 was) and, with `logs`, to the run's own log."""
 
-    def __init__(self, show: Optional[Callable[[str], None]] = None, logs: Optional[StageLogs] = None) -> None:
+    def __init__(self, show: Optional[Callable[[str], None]] = None, logs: Optional[StageOutput] = None) -> None:
         self._show = show or self._to_terminal
         self._logs = logs
         self._saved: List[int] = []
@@ -243,3 +245,112 @@ def descriptors_to(fd: int) -> Iterator[None]:
 
 
 __all__ = ["FdCapture", "SafeStream", "descriptors_to", "own_stream"]
+
+
+class StreamRouter:
+    """Stands in for sys.stdout or sys.stderr: in a thread running a stage it is that stage's log
+    file, a real file with `fileno()`, `buffer` and `encoding`, so `subprocess.run(cmd,
+    stdout=sys.stdout)` writes there too; in any other thread it is the stream it replaced."""
+
+    def __init__(self, original: TextIO, local: threading.local) -> None:
+        self.original = original
+        self.local = local
+
+    def _current(self) -> Any:
+        target: Optional[Target] = getattr(self.local, "target", None)
+        return self.original if target is None else target.stream
+
+    def write(self, text: str) -> int:
+        target: Optional[Target] = getattr(self.local, "target", None)
+        if target is None:
+            return self.original.write(text)
+        return target.write(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._current().flush()
+
+    def fileno(self) -> int:
+        stream = self._current()
+        stream.flush()  # a program about to write on the descriptor comes after what was printed
+        return int(stream.fileno())
+
+    def isatty(self) -> bool:
+        return bool(self._current().isatty())
+
+    def __getattr__(self, name: str) -> Any:  # buffer, encoding, errors, closed, mode, name, ...
+        return getattr(self._current(), name)
+
+
+class _RecordHandler(logging.Handler):
+    """Sends the `logging` records of a thread running a stage to that stage's log."""
+
+    def __init__(self, local: threading.local) -> None:
+        super().__init__()
+        self.local = local
+        self.setFormatter(logging.Formatter(LOG_FORMAT))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        target: Optional[Target] = getattr(self.local, "target", None)
+        if target is not None:
+            try:
+                target.write(self.format(record) + "\n")
+            except Exception:
+                self.handleError(record)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(self.local, "target", None) is not None
+
+
+class StageOutput(StageLogs):
+    """The stages' log files, and the one owner of where stage output goes in this process: while a
+    stage runs in one of its threads, that thread's sys.stdout, sys.stderr and `logging` records go
+    to the stage's log (and FdCapture puts descriptor-level output there while it runs alone)."""
+
+    def __init__(self, folder: Path, names: Sequence[str]) -> None:
+        super().__init__(folder, names)
+        self._local = threading.local()
+        self._installed: Optional[tuple] = None  # type: ignore[type-arg]
+        self._handler = _RecordHandler(self._local)
+        self._lock = threading.Lock()
+        # The stage attempts running in threads of this process: while there is exactly one, what
+        # arrives on descriptors 1 and 2 is its output (see FdCapture).
+        self.active: Set[Target] = set()
+        self.on_end: Callable[[], None] = lambda: None  # before a stage leaves `active`
+
+    def install(self) -> None:
+        """Take over sys.stdout and sys.stderr (whatever they are now)."""
+        if self._installed is not None:  # the usual case, from the second stage on
+            return
+        with self._lock:
+            if self._installed is None:
+                self._installed = (sys.stdout, sys.stderr)
+                sys.stdout = StreamRouter(sys.stdout, self._local)
+                sys.stderr = StreamRouter(sys.stderr, self._local)
+                logging.getLogger().addHandler(self._handler)
+
+    def uninstall(self) -> None:
+        with self._lock:
+            if self._installed is not None:
+                sys.stdout, sys.stderr = self._installed
+                self._installed = None
+                logging.getLogger().removeHandler(self._handler)
+
+    def begin(self, name: str, attempt: int) -> Target:
+        """In the thread that runs stage `name`: from now on its output goes to its log."""
+        target = self._local.target = Target(self, name, attempt)
+        self.active.add(target)  # one step under the GIL: no lock for the ten thousand
+        return target
+
+    def end(self, target: Target) -> None:
+        self.on_end()  # what its programs wrote, and dagrun has not read yet, is still its own
+        self.active.discard(target)
+        self._local.target = None
+        target.close()
+
+    def single_active(self) -> Optional[Target]:
+        active = tuple(self.active)  # a copy made in one step, while stages come and go
+        return active[0] if len(active) == 1 else None

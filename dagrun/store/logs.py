@@ -13,15 +13,13 @@ owns descriptors 1 and 2 of the process, and worker processes send theirs to the
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import sys
 import threading
 import zlib
 from collections import Counter
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, TextIO
+from typing import IO, Dict, Iterable, List, Optional, Sequence, Set
 
 from dagrun.store.paths import StatePaths
 
@@ -133,81 +131,16 @@ class Target:
                 self.file.close()
 
 
-class StreamRouter:
-    """Stands in for sys.stdout or sys.stderr: in a thread running a stage it is that stage's log
-    file, a real file with `fileno()`, `buffer` and `encoding`, so `subprocess.run(cmd,
-    stdout=sys.stdout)` writes there too; in any other thread it is the stream it replaced."""
-
-    def __init__(self, original: TextIO, local: threading.local) -> None:
-        self.original = original
-        self.local = local
-
-    def _current(self) -> Any:
-        target: Optional[Target] = getattr(self.local, "target", None)
-        return self.original if target is None else target.stream
-
-    def write(self, text: str) -> int:
-        target: Optional[Target] = getattr(self.local, "target", None)
-        if target is None:
-            return self.original.write(text)
-        return target.write(text)
-
-    def writelines(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        self._current().flush()
-
-    def fileno(self) -> int:
-        stream = self._current()
-        stream.flush()  # a program about to write on the descriptor comes after what was printed
-        return int(stream.fileno())
-
-    def isatty(self) -> bool:
-        return bool(self._current().isatty())
-
-    def __getattr__(self, name: str) -> Any:  # buffer, encoding, errors, closed, mode, name, ...
-        return getattr(self._current(), name)
-
-
-class _RecordHandler(logging.Handler):
-    """Sends the `logging` records of a thread running a stage to that stage's log."""
-
-    def __init__(self, local: threading.local) -> None:
-        super().__init__()
-        self.local = local
-        self.setFormatter(logging.Formatter(LOG_FORMAT))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        target: Optional[Target] = getattr(self.local, "target", None)
-        if target is not None:
-            try:
-                target.write(self.format(record) + "\n")
-            except Exception:
-                self.handleError(record)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return getattr(self.local, "target", None) is not None
-
-
 class StageLogs:
-    """The log files of one state's stages, and the routing of output from stages that run in this
-    process's threads to them."""
+    """The log files of one state's stages: their names, clearing them before a run, the attempts
+    they separate, the failures kept after their output. (Routing output into them is the
+    execution layer's: `execution.capture.StageOutput`.)"""
 
     def __init__(self, folder: Path, names: Sequence[str]) -> None:
         self.folder = folder
         self._names = names
-        self._local = threading.local()
-        self._installed: Optional[tuple] = None  # type: ignore[type-arg]
-        self._handler = _RecordHandler(self._local)
-        self._lock = threading.Lock()
         self._attempts: Dict[str, int] = {}
         self._output_end: Dict[str, int] = {}  # per failed stage: where its output ends, before the traceback
-        # The stage attempts running in threads of this process: while there is exactly one, what
-        # arrives on descriptors 1 and 2 is its output (see capture.py).
-        self.active: Set[Target] = set()
-        self.on_end: Callable[[], None] = lambda: None  # before a stage leaves `active`
 
     @property
     def run_log(self) -> Path:
@@ -227,45 +160,11 @@ class StageLogs:
         # When first needed: most stages of a large pipeline never write, and succeed.
         return _clashing(self._names)
 
-    def install(self) -> None:
-        """Take over sys.stdout and sys.stderr (whatever they are now)."""
-        if self._installed is not None:  # the usual case, from the second stage on
-            return
-        with self._lock:
-            if self._installed is None:
-                self._installed = (sys.stdout, sys.stderr)
-                sys.stdout = StreamRouter(sys.stdout, self._local)
-                sys.stderr = StreamRouter(sys.stderr, self._local)
-                logging.getLogger().addHandler(self._handler)
-
-    def uninstall(self) -> None:
-        with self._lock:
-            if self._installed is not None:
-                sys.stdout, sys.stderr = self._installed
-                self._installed = None
-                logging.getLogger().removeHandler(self._handler)
-
     def attempt(self, name: str) -> int:
         """Count a stage's attempts in this run (one at a time per stage: no lock needed); a log
         separates them with a line."""
         attempt = self._attempts[name] = self._attempts.get(name, 0) + 1
         return attempt
-
-    def begin(self, name: str, attempt: int) -> Target:
-        """In the thread that runs stage `name`: from now on its output goes to its log."""
-        target = self._local.target = Target(self, name, attempt)
-        self.active.add(target)  # one step under the GIL: no lock for the ten thousand
-        return target
-
-    def end(self, target: Target) -> None:
-        self.on_end()  # what its programs wrote, and dagrun has not read yet, is still its own
-        self.active.discard(target)
-        self._local.target = None
-        target.close()
-
-    def single_active(self) -> Optional[Target]:
-        active = tuple(self.active)  # a copy made in one step, while stages come and go
-        return active[0] if len(active) == 1 else None
 
     def append(self, name: str, attempt: int, text: str) -> None:
         """Output that reached this process at once, when the stage was over (from a Dask worker)."""
@@ -297,7 +196,6 @@ __all__ = [
     "RUN_LOG",
     "TAIL_LINES",
     "StageLogs",
-    "StreamRouter",
     "Target",
     "clear_logs",
     "log_dir",

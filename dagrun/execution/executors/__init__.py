@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Dict, Mapping, NamedTuple, Optional
 from dagrun.errors import UsageError
 
 if TYPE_CHECKING:
+    from dagrun.execution.capture import StageOutput
     from dagrun.execution.executors.base import StagePool
     from dagrun.jobs.loading import Job
-    from dagrun.store.logs import StageLogs
 
 
 class ExecutorEntry(NamedTuple):
@@ -44,7 +44,7 @@ def make_pool(
     jobs: Dict[str, Job],
     workers: Optional[int] = None,
     *,
-    logs: Optional[StageLogs] = None,
+    logs: Optional[StageOutput] = None,
     options: Mapping[str, Optional[str]] = {},
 ) -> StagePool:
     """The executor named `kind`, sending stage output to `logs` if given, with its own `options`;

@@ -15,8 +15,8 @@ from dagrun.core.status import StageStatus
 
 if TYPE_CHECKING:
     from dagrun.execution.calls import CallResult
+    from dagrun.execution.capture import StageOutput
     from dagrun.jobs.loading import Job
-    from dagrun.store.logs import StageLogs
 
 T = TypeVar("T")
 Done = Callable[["CallResult"], None]  # told a stage's outcome, in whichever thread saw it
@@ -35,7 +35,7 @@ class StagePool(ABC):
         self,
         jobs: Dict[str, Job],
         workers: Optional[int] = None,
-        logs: Optional[StageLogs] = None,
+        logs: Optional[StageOutput] = None,
         options: Mapping[str, Optional[str]] = {},
     ) -> None:
         """Ready to run the stages of `jobs`, at most `workers` at once (one per CPU if None),

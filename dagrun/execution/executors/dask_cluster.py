@@ -22,8 +22,8 @@ from dagrun.execution.children import started_elsewhere
 from dagrun.execution.executors.base import Done, StagePool
 
 if TYPE_CHECKING:
+    from dagrun.execution.capture import StageOutput
     from dagrun.jobs.loading import Job
-    from dagrun.store.logs import StageLogs
 
 CONNECT_TIMEOUT = "10s"
 INSTALL_HINT = "install it with: pip install 'dagrun[dask]' (or pip install 'dask[distributed]')"
@@ -37,7 +37,7 @@ class DaskStagePool(StagePool):
         self,
         jobs: Dict[str, Job],
         workers: Optional[int] = None,
-        logs: Optional[StageLogs] = None,
+        logs: Optional[StageOutput] = None,
         options: Mapping[str, Optional[str]] = {},
     ) -> None:
         address = options.get("address")

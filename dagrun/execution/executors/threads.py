@@ -13,8 +13,8 @@ from dagrun.execution.executors.base import DaemonThreadPool, Done, StagePool
 
 if TYPE_CHECKING:
     from dagrun.execution.calls import CallResult
+    from dagrun.execution.capture import StageOutput
     from dagrun.jobs.loading import Job
-    from dagrun.store.logs import StageLogs
 
 
 class _ThreadRun:
@@ -33,7 +33,7 @@ class ThreadStagePool(StagePool):
         self,
         jobs: Dict[str, Job],
         workers: Optional[int] = None,
-        logs: Optional[StageLogs] = None,
+        logs: Optional[StageOutput] = None,
         options: Mapping[str, Optional[str]] = {},
     ) -> None:
         self._jobs = jobs
