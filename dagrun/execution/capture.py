@@ -179,6 +179,9 @@ class FdCapture:
         holds anything), so that what its programs wrote is put down to it while that can be told."""
         with self._lock:
             while True:
+                # Whose output it is, as things stand before the read: a stage that ends meanwhile
+                # finds the pipe empty, and must not leave what it wrote to the stage left alone.
+                target = self._logs.single_active() if self._logs is not None else None
                 try:
                     data = os.read(self._read_fd, CHUNK)
                 except BlockingIOError:
@@ -187,10 +190,9 @@ class FdCapture:
                     return
                 if not data:
                     return
-                self._dispatch(data)
+                self._dispatch(data, target)
 
-    def _dispatch(self, data: bytes) -> None:
-        target = self._logs.single_active() if self._logs is not None else None
+    def _dispatch(self, data: bytes, target: Optional[Target]) -> None:
         if target is not None:
             target.write_bytes(data)
             return
