@@ -279,8 +279,7 @@ def run(
     Ctrl-C or SIGTERM stops at once: running stages are recorded as not run, and the next
     run starts them again.
     """
-    from dagrun.api import RunOptions, default_state_path
-    from dagrun.api import run as run_pipeline
+    from dagrun import api
     from dagrun.jobs.loading import load_jobs
     from dagrun.stagesfile.reader import load_pipeline
 
@@ -289,12 +288,11 @@ def run(
     pipeline = load_pipeline(stages_file)
     targets = pipeline.check_names(targets)
     jobs = load_jobs(jobs_ref, pipeline, stages=pipeline.upstream(targets) if targets else None)
-    path = state_path or default_state_path(pipeline)
+    path = state_path or api.default_state_path(pipeline)
     if dry_run:
-        from dagrun.api import plan as make_plan
         from dagrun.ui.text import plan_lines
 
-        planned = make_plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)
+        planned = api.plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)
         lines = plan_lines(planned, str(path))
         click.echo("\n".join(["dry run: nothing was run, nothing was written", *lines]))
         return
@@ -303,7 +301,7 @@ def run(
     adopt_orphans()  # this process runs one pipeline: what its stages leave behind stays findable
     reporter = _reporter(progress, str(path), events)
     try:
-        settings = RunOptions(
+        settings = api.RunOptions(
             state_path=path,
             workers=workers,
             executor=executor,
@@ -316,7 +314,7 @@ def run(
             logs=not show_output,
         )
         with _objects_set_aside():
-            result = run_pipeline(pipeline, jobs, settings, reporter=reporter)
+            result = api.run(pipeline, jobs, settings, reporter=reporter)
     finally:
         reporter.close()  # restore the terminal whatever happened
         _tell_lost_outputs()
@@ -431,15 +429,14 @@ def plan(
     With TARGETS, as for run: only they and what they need. Validates the stages file exactly like
     `run`; writes nothing.
     """
-    from dagrun.api import default_state_path
-    from dagrun.api import plan as make_plan
+    from dagrun import api
     from dagrun.stagesfile.reader import load_pipeline
 
     stages_file, targets = _file_and_names(stages_file, targets)
     pipeline = load_pipeline(stages_file)
-    path = state_path or default_state_path(pipeline)
+    path = state_path or api.default_state_path(pipeline)
     jobs = _jobs_to_compare(jobs_ref, pipeline, rerun_changed)
-    the_plan = make_plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)
+    the_plan = api.plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)
     if output_format == "text":
         from dagrun.core.plan import default_workers
         from dagrun.ui.text import plan_lines
@@ -476,13 +473,12 @@ def status(
 ) -> None:
     """Show every stage's state, how long it last took, when it last finished, how many times it
     has run, and the last line of its latest error, from the run history."""
-    from dagrun.api import default_state_path
-    from dagrun.api import status as stage_reports
+    from dagrun import api
     from dagrun.stagesfile.reader import load_pipeline
 
     pipeline = load_pipeline(stages_file)
-    path = state_path or default_state_path(pipeline)
-    reports = stage_reports(pipeline, path, _jobs_to_compare(jobs_ref, pipeline, False))
+    path = state_path or api.default_state_path(pipeline)
+    reports = api.status(pipeline, path, _jobs_to_compare(jobs_ref, pipeline, False))
     if as_json or output_format == "json":
         from dagrun.ui.export import status_json
 
@@ -510,7 +506,7 @@ def logs(stages_file: Path, stage: Optional[str], state_path: Optional[Path]) ->
 
     `dagrun logs Coverage` reads stages.yaml; `dagrun logs other.yaml Coverage` another file.
     """
-    from dagrun.api import state_file
+    from dagrun import api
     from dagrun.errors import UsageError
     from dagrun.stagesfile.reader import load_pipeline
     from dagrun.store.logs import log_dir, log_path
@@ -521,7 +517,7 @@ def logs(stages_file: Path, stage: Optional[str], state_path: Optional[Path]) ->
         raise UsageError("name the stage whose log to print", hint="dagrun logs Test, or dagrun logs stages.yaml Test")
     pipeline = load_pipeline(stages_file)
     (name,) = pipeline.check_names([stage])
-    path = log_path(log_dir(state_file(pipeline, state_path)), name, pipeline.names)
+    path = log_path(log_dir(api.state_file(pipeline, state_path)), name, pipeline.names)
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             for chunk in iter(lambda: f.read(1 << 16), ""):
@@ -551,8 +547,7 @@ def reset(stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path]
     With no STAGES, clear every stage. With STAGES (after the stages file), clear them and
     everything downstream of them.
     """
-    from dagrun.api import default_state_path
-    from dagrun.api import reset as reset_pipeline
+    from dagrun import api
     from dagrun.core.status import StageStatus
     from dagrun.stagesfile.reader import load_pipeline
     from dagrun.ui.text import plural
@@ -563,8 +558,8 @@ def reset(stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path]
         raise UsageError("--only needs stage names", hint="dagrun reset stages.yaml STAGE --only")
     stages_file, stages = _file_and_names(stages_file, stages)
     pipeline = load_pipeline(stages_file)
-    path = state_path or default_state_path(pipeline)
-    before = reset_pipeline(pipeline, path, stages=stages, only=only, failed=failed)
+    path = state_path or api.default_state_path(pipeline)
+    before = api.reset(pipeline, path, stages=stages, only=only, failed=failed)
     if before is None:
         click.echo(f"{path}: cleared (the previous state file was missing or unreadable)")
         return
@@ -609,8 +604,7 @@ def mark(
     A stage whose dependencies are not SUCCESS is refused unless --ignore-needs; stages marked
     SUCCESS together count for each other.
     """
-    from dagrun.api import default_state_path
-    from dagrun.api import mark as mark_stages
+    from dagrun import api
     from dagrun.core.status import StageStatus
     from dagrun.errors import UsageError
     from dagrun.stagesfile.reader import load_pipeline
@@ -625,9 +619,9 @@ def mark(
     if not stages:
         raise UsageError("name the stages to mark, after the stages file", hint=example)
     pipeline = load_pipeline(stages_file)
-    path = state_path or default_state_path(pipeline)
+    path = state_path or api.default_state_path(pipeline)
     new = StageStatus.from_text(status)
-    before = mark_stages(pipeline, stages, new, path, ignore_needs=ignore_needs or force)
+    before = api.mark(pipeline, stages, new, path, ignore_needs=ignore_needs or force)
     changes = ", ".join(f"{name} ({old.text} -> {new.text})" for name, old in before.items())
     click.echo(f"{path}: marked {changes}")
 
