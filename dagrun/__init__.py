@@ -1,86 +1,39 @@
 """dagrun: run the stages of a pipeline in dependency order, in parallel, and never redo what worked.
 
-The public API is what this module exports; everything under the subpackages is internal."""
-
-# ruff: noqa: F401 - the names under TYPE_CHECKING are for type checkers; __getattr__ exports them
+The public API is what this module exports, listed once in `dagrun/_public.py`; everything under
+the subpackages is internal."""
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, List
 
 __version__ = "0.1.0"
 
-# The public names and where they live, imported on first use: `dagrun --help` and `dagrun plan`
-# would otherwise pay for running machinery they never use.
-_EXPORTS = {
-    "load_pipeline": "dagrun.stagesfile.reader",
-    "parse_pipeline": "dagrun.stagesfile.reader",
-    "load_jobs": "dagrun.jobs.loading",
-    "run": "dagrun.api",
-    "RunOptions": "dagrun.api",
-    "plan": "dagrun.api",
-    "status": "dagrun.api",
-    "reset": "dagrun.api",
-    "mark": "dagrun.api",
-    "Pipeline": "dagrun.core.pipeline",
-    "Stage": "dagrun.core.pipeline",
-    "Plan": "dagrun.core.plan",
-    "StageStatus": "dagrun.core.status",
-    "RunResult": "dagrun.core.result",
-    "StageOutcome": "dagrun.core.result",
-    "StageReport": "dagrun.store.history",
-    "Reporter": "dagrun.core.events",
-    "Event": "dagrun.core.events",
-    "RunStarted": "dagrun.core.events",
-    "StageStarted": "dagrun.core.events",
-    "StageRetrying": "dagrun.core.events",
-    "StageFinished": "dagrun.core.events",
-    "RunStopping": "dagrun.core.events",
-    "RunFinished": "dagrun.core.events",
-    "StopRequest": "dagrun.execution.signals",
-    "DagrunError": "dagrun.errors",
-    "SpecError": "dagrun.errors",
-    "JobsError": "dagrun.errors",
-    "StateError": "dagrun.errors",
-    "LockHeldError": "dagrun.errors",
-    "UsageError": "dagrun.errors",
-}
+if TYPE_CHECKING:
+    from dagrun._public import *  # noqa: F403 - the public names, for type checkers
 
-__all__ = ["__version__", *_EXPORTS]
+
+def _public_names() -> List[str]:
+    from dagrun import _public
+
+    return sorted(name for name in vars(_public) if not name.startswith("_"))
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    # The public names are imported on first use; `__all__` too, for `from dagrun import *`.
+    if name == "__all__":
+        return ["__version__", *_public_names()]
+    if name.startswith("_"):
         raise AttributeError(f"module 'dagrun' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    from dagrun import _public
+
+    try:
+        value = getattr(_public, name)
+    except AttributeError:
+        raise AttributeError(f"module 'dagrun' has no attribute {name!r}") from None
     globals()[name] = value
     return value
 
 
-def __dir__() -> list:  # type: ignore[type-arg]
-    return sorted(__all__)
-
-
-if TYPE_CHECKING:  # the same names, for type checkers (tests/test_api.py checks that the two agree)
-    from dagrun.api import RunOptions, mark, plan, reset, run, status
-    from dagrun.core.events import (
-        Event,
-        Reporter,
-        RunFinished,
-        RunStarted,
-        RunStopping,
-        StageFinished,
-        StageRetrying,
-        StageStarted,
-    )
-    from dagrun.core.pipeline import Pipeline, Stage
-    from dagrun.core.plan import Plan
-    from dagrun.core.result import RunResult, StageOutcome
-    from dagrun.core.status import StageStatus
-    from dagrun.errors import DagrunError, JobsError, LockHeldError, SpecError, StateError, UsageError
-    from dagrun.execution.signals import StopRequest
-    from dagrun.jobs.loading import load_jobs
-    from dagrun.stagesfile.reader import load_pipeline, parse_pipeline
-    from dagrun.store.history import StageReport
+def __dir__() -> List[str]:
+    return ["__version__", *_public_names()]

@@ -279,7 +279,7 @@ def run(
     Ctrl-C or SIGTERM stops at once: running stages are recorded as not run, and the next
     run starts them again.
     """
-    from dagrun import api
+    import dagrun.api as api
     from dagrun.jobs.loading import load_jobs
     from dagrun.stagesfile.reader import load_pipeline
 
@@ -429,7 +429,7 @@ def plan(
     With TARGETS, as for run: only they and what they need. Validates the stages file exactly like
     `run`; writes nothing.
     """
-    from dagrun import api
+    import dagrun.api as api
     from dagrun.stagesfile.reader import load_pipeline
 
     stages_file, targets = _file_and_names(stages_file, targets)
@@ -473,7 +473,7 @@ def status(
 ) -> None:
     """Show every stage's state, how long it last took, when it last finished, how many times it
     has run, and the last line of its latest error, from the run history."""
-    from dagrun import api
+    import dagrun.api as api
     from dagrun.stagesfile.reader import load_pipeline
 
     pipeline = load_pipeline(stages_file)
@@ -506,10 +506,11 @@ def logs(stages_file: Path, stage: Optional[str], state_path: Optional[Path]) ->
 
     `dagrun logs Coverage` reads stages.yaml; `dagrun logs other.yaml Coverage` another file.
     """
-    from dagrun import api
+    import dagrun.api as api
     from dagrun.errors import UsageError
     from dagrun.stagesfile.reader import load_pipeline
-    from dagrun.store.logs import log_dir, log_path
+    from dagrun.store.logs import log_path
+    from dagrun.store.paths import StatePaths
 
     stages_file, names = _file_and_names(stages_file, (stage,) if stage else ())
     stage = names[0] if names else None
@@ -517,7 +518,7 @@ def logs(stages_file: Path, stage: Optional[str], state_path: Optional[Path]) ->
         raise UsageError("name the stage whose log to print", hint="dagrun logs Test, or dagrun logs stages.yaml Test")
     pipeline = load_pipeline(stages_file)
     (name,) = pipeline.check_names([stage])
-    path = log_path(log_dir(api.state_file(pipeline, state_path)), name, pipeline.names)
+    path = log_path(StatePaths(api.state_file(pipeline, state_path)).logs, name, pipeline.names)
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             for chunk in iter(lambda: f.read(1 << 16), ""):
@@ -547,7 +548,7 @@ def reset(stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path]
     With no STAGES, clear every stage. With STAGES (after the stages file), clear them and
     everything downstream of them.
     """
-    from dagrun import api
+    import dagrun.api as api
     from dagrun.core.status import StageStatus
     from dagrun.stagesfile.reader import load_pipeline
     from dagrun.ui.text import plural
@@ -604,7 +605,7 @@ def mark(
     A stage whose dependencies are not SUCCESS is refused unless --ignore-needs; stages marked
     SUCCESS together count for each other.
     """
-    from dagrun import api
+    import dagrun.api as api
     from dagrun.core.status import StageStatus
     from dagrun.errors import UsageError
     from dagrun.stagesfile.reader import load_pipeline

@@ -13,19 +13,35 @@ import dagrun
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_exports_and_the_names_for_type_checkers_agree() -> None:
-    tree = ast.parse((ROOT / "dagrun" / "__init__.py").read_text())
-    checked = {
-        alias.asname or alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
-        for sub in node.body
-        if isinstance(sub, ast.ImportFrom)
-        for alias in sub.names
-    }
-    assert checked == set(dagrun.__all__) - {"__version__"}
+def test_every_public_name_is_listed_once_and_resolves() -> None:
+    tree = ast.parse((ROOT / "dagrun" / "_public.py").read_text())
+    listed = [alias.asname for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names]
+    assert None not in listed  # `import x as x`: what type checkers take for a re-export
+    assert len(listed) == len(set(listed))
+    assert set(dagrun.__all__) == {"__version__", *listed}
+    assert sorted(dir(dagrun)) == sorted(dagrun.__all__)
     for name in dagrun.__all__:
         assert getattr(dagrun, name) is not None
+
+
+def test_star_import_and_unknown_names() -> None:
+    code = (
+        "from dagrun import *\n"
+        "import dagrun\n"
+        "assert run is dagrun.run and Reporter is dagrun.Reporter\n"
+        "try:\n    dagrun.no_such_name\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "module 'dagrun' has no attribute 'no_such_name'\n"
+
+
+def test_the_command_line_does_not_import_the_public_api_module() -> None:
+    code = "import sys\nfrom dagrun.cli import main\nsys.argv = ['dagrun', '--help']\n" + (
+        "try:\n    main()\nexcept SystemExit:\n    pass\nprint('dagrun._public' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.splitlines()[-1] == "False", out.stderr
 
 
 def test_every_export_is_in_docs_api_md() -> None:

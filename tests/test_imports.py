@@ -35,7 +35,7 @@ LAYERS = [
     ["dagrun.execution"],
     ["dagrun.ui"],
     ["dagrun.api"],
-    ["dagrun.cli", "dagrun.__main__", "dagrun"],
+    ["dagrun.cli", "dagrun.__main__", "dagrun._public", "dagrun"],
 ]
 
 
