@@ -128,7 +128,7 @@ def run(
     from dagrun.execution.scheduler import execute
     from dagrun.execution.signals import StopRequest, stop_on_signals
     from dagrun.jobs.fingerprints import load_fingerprints, save_fingerprints, sources_newer
-    from dagrun.store.logs import log_dir
+    from dagrun.store.paths import StatePaths
 
     options = options or RunOptions()
     workers, executor, timeout, logs = options.workers, options.executor, options.timeout, options.logs
@@ -161,7 +161,7 @@ def run(
         try:
             # Failures are kept in the logs even when output is shown instead (`logs` off), and a
             # stage about to run has no log from an earlier run to be mistaken for its latest.
-            stage_logs = StageOutput(log_dir(path), pipeline.names)
+            stage_logs = StageOutput(StatePaths(path).logs, pipeline.names)
             stage_logs.clear(work.to_run)
             show = reporter.show_output if reporter.shows_output else None
             capture = FdCapture(show, stage_logs if logs else None) if (logs or show is not None) else None

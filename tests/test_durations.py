@@ -10,13 +10,14 @@ import pytest
 
 import dagrun
 from dagrun.core.events import Event, Reporter, StageStarted
-from dagrun.store.durations import durations_path, load_durations, save_durations, weights
+from dagrun.store.durations import load_durations, save_durations, weights
+from dagrun.store.paths import StatePaths
 
 
 def test_durations_round_trip_for_the_stages_of_the_pipeline(tmp_path: Path) -> None:
     state = tmp_path / "state.yml"
     save_durations(state, {"A": 1.5, "B": 0.25, "Gone": 9.0}, ["A", "B"])
-    assert durations_path(state).name == ".state.yml.durations"
+    assert StatePaths(state).durations.name == ".state.yml.durations"
     assert load_durations(state) == {"A": 1.5, "B": 0.25}
 
 
@@ -31,7 +32,7 @@ def test_durations_round_trip_for_the_stages_of_the_pipeline(tmp_path: Path) -> 
     ],
 )
 def test_a_damaged_durations_file_only_loses_the_hints(tmp_path: Path, text: str, kept: dict) -> None:
-    durations_path(tmp_path / "state.yml").write_text(text)
+    StatePaths(tmp_path / "state.yml").durations.write_text(text)
     assert load_durations(tmp_path / "state.yml") == kept
 
 

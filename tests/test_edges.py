@@ -24,6 +24,7 @@ from dagrun.errors import SpecError, StateError
 from dagrun.stagesfile.reader import parse_pipeline
 from dagrun.store import journal
 from dagrun.store import state_store as store
+from dagrun.store.paths import StatePaths
 
 from .conftest import WAITS_FOR_GO, dagrun_cmd, run_dagrun, start_dagrun, wait_for, write
 
@@ -332,7 +333,7 @@ def test_the_journal_is_fsynced_when_a_run_starts_it(tmp_path: Path, monkeypatch
     monkeypatch.setattr(os, "fsync", fsync)
     opened = store.StateStore.open(tmp_path / "state.yml", ["A"])
     try:
-        assert str(journal.journal_path(tmp_path / "state.yml")) in synced
+        assert str(StatePaths(tmp_path / "state.yml").journal) in synced
     finally:
         opened.close()
 
@@ -340,7 +341,7 @@ def test_the_journal_is_fsynced_when_a_run_starts_it(tmp_path: Path, monkeypatch
 def test_a_journal_line_of_a_removed_stage_cannot_revive_it(tmp_path: Path) -> None:
     state = tmp_path / "state.yml"
     state.write_text("A: SUCCESS\n")
-    journal.journal_path(state).write_text("SUCCESS Gone\nFAILED A\n")  # left by a crashed run
+    StatePaths(state).journal.write_text("SUCCESS Gone\nFAILED A\n")  # left by a crashed run
     opened = store.StateStore.open(state, ["A"])
     opened.close()
     assert state.read_text() == "A: FAILED\n"
@@ -366,13 +367,13 @@ def test_the_final_state_is_written_under_the_lock_and_before_the_journal_goes(
                 locked = True
             finally:
                 os.close(fd)
-            seen.append((locked, journal.journal_path(state).exists()))
+            seen.append((locked, StatePaths(state).journal.exists()))
         real(path, data)
 
     monkeypatch.setattr(store, "write_atomically", write_atomically)
     assert dagrun.run(pipeline, {"A": lambda: None, "B": lambda: None}).ok
     assert seen and all(seen[-1]), "the final state.yml must be written while locked, before the journal is removed"
-    assert not journal.journal_path(state).exists()
+    assert not StatePaths(state).journal.exists()
 
 
 def test_the_line_reader_never_keeps_the_quotes_of_a_name() -> None:

@@ -19,7 +19,8 @@ from dagrun.core.plan import make_plan
 from dagrun.core.status import StageStatus
 from dagrun.execution.signals import StopRequest
 from dagrun.store import history
-from dagrun.store.history import history_path, read_history
+from dagrun.store.history import read_history
+from dagrun.store.paths import StatePaths
 from dagrun.ui.live import LiveReporter
 
 from .test_runner import make_jobs
@@ -59,7 +60,7 @@ def test_the_history_is_bounded_and_damaged_lines_are_skipped(
     pipe: dagrun.Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(history, "MAX_BYTES", 2000)
-    path = history_path(pipe.path.parent / "state.yml")
+    path = StatePaths(pipe.path.parent / "state.yml").history
     path.write_text('not json\n["Lint", "x"]\n')
     for _ in range(20):
         dagrun.reset(pipe)
@@ -71,7 +72,7 @@ def test_the_history_is_bounded_and_damaged_lines_are_skipped(
 
 
 def test_a_history_that_cannot_be_written_costs_only_history(pipe: dagrun.Pipeline) -> None:
-    history_path(pipe.path.parent / "state.yml").mkdir()  # a folder where the file should be
+    StatePaths(pipe.path.parent / "state.yml").history.mkdir()  # a folder where the file should be
     assert dagrun.run(pipe, make_jobs(ALL, [])).ok
     assert [r.runs for r in dagrun.status(pipe)] == [0] * 5
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dagrun.store.journal import CHUNK, Journal, journal_path, remove, replay
+from dagrun.store.journal import CHUNK, Journal, remove, replay
+from dagrun.store.paths import StatePaths
 
 
 def test_records_replay_in_order(tmp_path: Path) -> None:
@@ -47,7 +48,7 @@ def test_garbage_stops_the_replay_there(tmp_path: Path) -> None:
 
 
 def test_a_new_journal_starts_empty_and_remove_is_idempotent(tmp_path: Path) -> None:
-    path = journal_path(tmp_path / "state.yml")
+    path = StatePaths(tmp_path / "state.yml").journal
     assert path.name == ".state.yml.journal"
     path.write_text("SUCCESS Lint\n")
     Journal(path).close()

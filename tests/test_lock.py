@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from dagrun.errors import LockHeldError
-from dagrun.store.lock import RunLock, lock_path
+from dagrun.store.lock import RunLock
+from dagrun.store.paths import StatePaths
 
 
 def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> None:
@@ -45,4 +46,4 @@ def test_the_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
-    assert lock_path(state).exists()
+    assert StatePaths(state).lock.exists()

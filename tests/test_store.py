@@ -10,7 +10,8 @@ import pytest
 
 from dagrun.core.status import StageStatus
 from dagrun.errors import StateError
-from dagrun.store.journal import CHUNK, journal_path
+from dagrun.store.journal import CHUNK
+from dagrun.store.paths import StatePaths
 from dagrun.store.state_store import StateStore, read_state, reset_state
 
 NAMES = ["Lint", "Test", "Coverage"]
@@ -21,7 +22,7 @@ def test_open_creates_state_with_every_stage_null(tmp_path: Path) -> None:
     store = StateStore.open(tmp_path / "state.yml", NAMES)
     assert (tmp_path / "state.yml").read_text() == "Lint: null\nTest: null\nCoverage: null\n"
     store.close()
-    assert not journal_path(tmp_path / "state.yml").exists()
+    assert not StatePaths(tmp_path / "state.yml").journal.exists()
 
 
 def test_records_go_to_the_journal_at_once_and_to_state_at_close(tmp_path: Path) -> None:
@@ -177,4 +178,4 @@ def test_reset_repairs_an_unreadable_state_file(tmp_path: Path) -> None:
 
 def journal_text(state_path: Path) -> str:
     """The journal's lines, without the zeros of the part of the file not yet written."""
-    return journal_path(state_path).read_text().rstrip("\0")
+    return StatePaths(state_path).journal.read_text().rstrip("\0")

@@ -22,10 +22,6 @@ from dagrun.store.files import note_skipped, read_json_quietly, replace_quietly
 from dagrun.store.paths import StatePaths
 
 
-def fingerprints_path(state_path: Path) -> Path:
-    return StatePaths(state_path).fingerprints
-
-
 def fingerprint(job: Job) -> Optional[str]:
     """The hash of what the function does, or None for a callable without Python code."""
     fn = getattr(job, "__wrapped__", job)
@@ -58,7 +54,7 @@ def _plain(value: object) -> object:
 
 
 def load_fingerprints(state_path: Path) -> Dict[str, str]:
-    path = fingerprints_path(state_path)
+    path = StatePaths(state_path).fingerprints
     raw = read_json_quietly(path)
     recorded = {str(k): v for k, v in raw.items() if isinstance(v, str)}
     note_skipped(path, len(raw) - len(recorded), "not a fingerprint")
@@ -69,7 +65,7 @@ def sources_newer(state_path: Path, jobs: Mapping[str, Job]) -> bool:
     """Whether a file that defines a stage's function changed after the fingerprints were written:
     a few stat() calls that spare a run with nothing to do from fingerprinting every stage."""
     try:
-        written = os.stat(fingerprints_path(state_path)).st_mtime
+        written = os.stat(StatePaths(state_path).fingerprints).st_mtime
     except OSError:
         return False  # never recorded: nothing to compare
     files = {getattr(getattr(job, "__code__", None), "co_filename", None) for job in jobs.values()}
@@ -97,7 +93,7 @@ def save_fingerprints(
             updated.pop(name, None)
         else:
             updated[name] = value
-    replace_quietly(fingerprints_path(state_path), json.dumps(updated, separators=(",", ":")))
+    replace_quietly(StatePaths(state_path).fingerprints, json.dumps(updated, separators=(",", ":")))
 
 
 def changed(state: State, jobs: Mapping[str, Job], recorded: Mapping[str, str]) -> List[str]:
@@ -113,4 +109,4 @@ def changed(state: State, jobs: Mapping[str, Job], recorded: Mapping[str, str]) 
     ]
 
 
-__all__ = ["changed", "fingerprint", "fingerprints_path", "load_fingerprints", "save_fingerprints"]
+__all__ = ["changed", "fingerprint", "load_fingerprints", "save_fingerprints"]

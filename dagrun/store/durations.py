@@ -10,13 +10,9 @@ from dagrun.store.files import note_skipped, read_json_quietly, replace_quietly,
 from dagrun.store.paths import StatePaths
 
 
-def durations_path(state_path: Path) -> Path:
-    return StatePaths(state_path).durations
-
-
 def load_durations(state_path: Path) -> Dict[str, float]:
     """Seconds per stage from earlier runs; empty if there is no file or it is not readable."""
-    path = durations_path(state_path)
+    path = StatePaths(state_path).durations
     raw = read_json_quietly(path)
     known = {str(k): float(v) for k, v in raw.items() if sane_seconds(v)}
     note_skipped(path, len(raw) - len(known), "not a number of seconds")
@@ -28,7 +24,7 @@ def save_durations(state_path: Path, known: Mapping[str, float], names: Sequence
     data = {name: round(known[name], 6) for name in names if name in known}
     import json  # here: `dagrun plan` only reads
 
-    replace_quietly(durations_path(state_path), json.dumps(data, separators=(",", ":")))
+    replace_quietly(StatePaths(state_path).durations, json.dumps(data, separators=(",", ":")))
 
 
 def weights(known: Mapping[str, float], names: Sequence[str]) -> Dict[str, float]:

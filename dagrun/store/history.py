@@ -31,10 +31,6 @@ class Execution(NamedTuple):
     error: Optional[str]  # the last line of the traceback, for a failure
 
 
-def history_path(state_path: Path) -> Path:
-    return StatePaths(state_path).history
-
-
 def save_history(state_path: Path, result: RunResult, now: float) -> None:
     """Append the run's executions; drop the oldest half when the file grows past MAX_BYTES.
     A failure to write costs only history."""
@@ -47,7 +43,7 @@ def save_history(state_path: Path, result: RunResult, now: float) -> None:
         lines.append(_line(name, start, now, now - start, STOPPED, "null", 1))
     if not lines:
         return
-    path = history_path(state_path)
+    path = StatePaths(state_path).history
     try:
         with open(path, "a", encoding="utf-8") as f:
             f.write("".join(lines))
@@ -96,7 +92,7 @@ def _line(name: str, start: float, end: float, duration: float, outcome: str, er
 
 def read_history(state_path: Path) -> Iterator[Execution]:
     """Every readable record, oldest first; damaged ones are skipped, with a note."""
-    path = history_path(state_path)
+    path = StatePaths(state_path).history
     skipped = 0
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -123,4 +119,4 @@ def _parse(line: str) -> Optional[Execution]:
         return None
 
 
-__all__ = ["STOPPED", "Execution", "StageReport", "history_path", "read_history", "save_history", "stage_reports"]
+__all__ = ["STOPPED", "Execution", "StageReport", "read_history", "save_history", "stage_reports"]

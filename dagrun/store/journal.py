@@ -10,13 +10,8 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 from dagrun.core.status import is_status_text
-from dagrun.store.paths import StatePaths
 
 Record = Tuple[str, str]  # (stage name, status text)
-
-
-def journal_path(state_path: Path) -> Path:
-    return StatePaths(state_path).journal
 
 
 CHUNK = 64 * 1024  # bytes the journal starts with (about 2,000 lines), doubled as it fills

@@ -17,17 +17,13 @@ from dagrun.store.paths import StatePaths
 from dagrun.store.private_fds import keep_private, release
 
 
-def lock_path(state_path: Path) -> Path:
-    return StatePaths(state_path).lock
-
-
 class RunLock:
     """flock() on a file beside the state file: released by the kernel when the process exits or is
     killed, so a crash never leaves a lock to clear by hand. The file also names its holder."""
 
     def __init__(self, state_path: Path) -> None:
         self.state_path = state_path
-        self.path = lock_path(state_path)
+        self.path = StatePaths(state_path).lock
         self._fd = -1
 
     def acquire(self) -> None:

@@ -21,15 +21,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO, Dict, Iterable, List, Optional, Sequence, Set
 
-from dagrun.store.paths import StatePaths
-
 TAIL_LINES = 10  # of a failed stage's log, shown in the summary
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # of `logging` records in a log
 RUN_LOG = "run-output.log"  # output that no one stage can be said to have written; never a stage's name
-
-
-def log_dir(state_path: Path) -> Path:
-    return StatePaths(state_path).logs
 
 
 def log_path(folder: Path, name: str, names: Sequence[str] = ()) -> Path:
@@ -198,7 +192,6 @@ __all__ = [
     "StageLogs",
     "Target",
     "clear_logs",
-    "log_dir",
     "log_path",
     "open_log",
     "tail",

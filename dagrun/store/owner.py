@@ -16,13 +16,9 @@ from dagrun.errors import StateError
 from dagrun.store.paths import StatePaths
 
 
-def owner_path(state_path: Path) -> Path:
-    return StatePaths(state_path).owner
-
-
 def _recorded(state_path: Path) -> Optional[Path]:
     try:
-        text = owner_path(state_path).read_text(encoding="utf-8").strip()
+        text = StatePaths(state_path).owner.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):  # none yet (an older state), or unreadable: a hint only
         return None
     return Path(os.path.realpath(state_path.parent / text)) if text else None
@@ -48,7 +44,7 @@ def claim(state_path: Path, stages_file: Path) -> None:
     if _recorded(state_path) == mine:
         return
     with contextlib.suppress(OSError):  # the record protects against a mistake; the state is not at stake
-        owner_path(state_path).write_text(os.path.relpath(mine, state_path.parent) + "\n", encoding="utf-8")
+        StatePaths(state_path).owner.write_text(os.path.relpath(mine, state_path.parent) + "\n", encoding="utf-8")
 
 
 def _relative(path: Path) -> str:
@@ -58,4 +54,4 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-__all__ = ["check_owner", "claim", "owner_path"]
+__all__ = ["check_owner", "claim"]

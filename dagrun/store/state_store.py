@@ -14,7 +14,7 @@ from dagrun.core.status import TEXT, StageStatus, State
 from dagrun.errors import StateError
 from dagrun.store import journal
 from dagrun.store.files import temp_prefix, write_atomically
-from dagrun.store.paths import real_state_path
+from dagrun.store.paths import StatePaths, real_state_path
 from dagrun.store.state_file import dump_state, parse_state, read_state_text
 
 SNAPSHOT_INTERVAL = 1.0  # seconds: how far state.yml may lag behind the journal during a run
@@ -24,7 +24,7 @@ def read_state(path: Path, names: Sequence[str]) -> State:
     """The current statuses, as a run would see them, without writing anything (for plan and status)."""
     path = real_state_path(path)
     state = _load(path, names)[0]
-    records, _ = journal.replay(journal.journal_path(path))
+    records, _ = journal.replay(StatePaths(path).journal)
     _apply(state, records)
     return state
 
@@ -73,7 +73,7 @@ class StateStore:
         path = real_state_path(path)
         _remove_leftover_temp_files(path)
         state, old_text = _load(path, names)
-        jpath = journal.journal_path(path)
+        jpath = StatePaths(path).journal
         records, damaged = journal.replay(jpath)
         _apply(state, records)
         store = cls(path, state, **kwargs)  # type: ignore[arg-type]
@@ -186,7 +186,7 @@ def reset_state(
             raise  # clearing some stages needs the others' state: only a full reset repairs the file
         # The user asked for a clean slate; an unreadable file is exactly what reset is for.
         real = real_state_path(path)
-        journal.remove(journal.journal_path(real))
+        journal.remove(StatePaths(real).journal)
         write_atomically(real, dump_state({n: StageStatus.PENDING for n in names}).encode("utf-8"))
         return None
     state = store.state
