@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import os
 import platform
 import random
@@ -572,6 +573,154 @@ def bench_executor_overhead(args: argparse.Namespace, work: Path) -> List[str]:
     return rows
 
 
+POOL_DESIGNS = """
+import gc, importlib, json, os, queue, statistics, sys, threading, time, yaml
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from graphlib import TopologicalSorter
+sys.path.insert(0, ".")
+spec = {k: v or () for k, v in yaml.load(open("stages.yaml"), Loader=yaml.CSafeLoader).items()}
+jobs = importlib.import_module("jobs")
+WORKERS = 2
+
+def sorter():
+    s = TopologicalSorter(spec)
+    s.prepare()
+    return s
+
+def every_ready_queued():  # the floor: the pool holds every ready stage
+    s, pending = sorter(), {}
+    with ThreadPoolExecutor(WORKERS) as pool:
+        while s.is_active():
+            for name in s.get_ready():
+                pending[pool.submit(getattr(jobs, name))] = name
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                s.done(pending.pop(f))
+
+def main_thread_decides():  # at most WORKERS in flight; the main thread picks the next
+    s, done_q, ready, running = sorter(), queue.SimpleQueue(), [], 0
+    def call(name):
+        getattr(jobs, name)()
+        done_q.put(name)
+    with ThreadPoolExecutor(WORKERS) as pool:
+        while s.is_active():
+            ready.extend(s.get_ready())
+            while ready and running < WORKERS:
+                pool.submit(call, ready.pop())
+                running += 1
+            s.done(done_q.get())
+            running -= 1
+
+def callbacks_decide():  # at most WORKERS in flight; the thread that saw a stage end picks the next
+    s, lock, finished, ready, running = sorter(), threading.Lock(), threading.Event(), [], [0]
+    pool = ThreadPoolExecutor(WORKERS)
+    def take():
+        ready.extend(s.get_ready())
+        batch = []
+        while ready and running[0] < WORKERS:
+            batch.append(ready.pop())
+            running[0] += 1
+        return batch
+    def submit(batch):
+        for name in batch:
+            pool.submit(getattr(jobs, name)).add_done_callback(lambda f, name=name: on_done(name))
+    def on_done(name):
+        with lock:
+            running[0] -= 1
+            s.done(name)
+            batch = take()
+            if not s.is_active():
+                finished.set()
+        submit(batch)
+    with lock:
+        batch = take()
+    submit(batch)
+    finished.wait()
+    pool.shutdown()
+
+def worker_loop():  # at most WORKERS in flight, no futures: a thread takes its next stage itself
+    s, cond, ready, active = sorter(), threading.Condition(), [], [True]
+    def worker():
+        previous = None
+        while True:
+            with cond:
+                if previous is not None:
+                    s.done(previous)
+                    ready.extend(s.get_ready())
+                    if not s.is_active():
+                        active[0] = False
+                        cond.notify_all()
+                        return
+                    if len(ready) > 1:
+                        cond.notify()
+                while not ready:
+                    if not active[0]:
+                        return
+                    cond.wait()
+                previous = ready.pop()
+            getattr(jobs, previous)()
+    ready.extend(s.get_ready())
+    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+from dagrun import load_pipeline, run
+from dagrun.api import RunOptions
+pipeline, functions = load_pipeline("stages.yaml"), {name: getattr(jobs, name) for name in spec}
+
+def dagrun_run():  # dagrun.api.run: state, journal, logs, history; no reporter, the file already read
+    for name in os.listdir("."):
+        if name == "state.yml" or name.startswith(".state.yml."):
+            os.remove(name)
+    run(pipeline, functions, RunOptions(workers=WORKERS))
+
+designs = [every_ready_queued, main_thread_decides, callbacks_decide, worker_loop, dagrun_run]
+gc.freeze()  # as the command does before a run
+times = {f.__name__: [] for f in designs}
+for _ in range(int(sys.argv[1])):
+    for f in designs:
+        start = time.perf_counter()
+        f()
+        times[f.__name__].append(time.perf_counter() - start)
+print(json.dumps({name: statistics.median(t) for name, t in times.items()}))
+"""
+
+POOL_DESIGN_WORDS = {
+    "every_ready_queued": "ThreadPoolExecutor, every ready stage queued at once (the floor's loop)",
+    "main_thread_decides": "ThreadPoolExecutor, at most 2 in flight, the main thread picks the next",
+    "callbacks_decide": "ThreadPoolExecutor, at most 2 in flight, a done-callback picks the next (dagrun's shape)",
+    "worker_loop": "two plain threads, at most 2 in flight, each takes its next stage itself (no futures)",
+    "dagrun_run": "`dagrun.api.run` with the thread executor (state, journal, logs, history)",
+}
+
+
+def bench_pool_designs(args: argparse.Namespace, work: Path) -> List[str]:
+    """Why a run costs what it does: the same no-op mesh scheduled in one process by designs that
+    differ only in who picks the next stage and how many wait in the pool (no start-up, no YAML)."""
+    n = 1_000 if args.smoke else 10_000
+    folder = work / f"designs-{n}"
+    make_pipeline(folder, "mesh", n)
+    out = subprocess.run(
+        [sys.executable, "-c", POOL_DESIGNS, str(args.repeat)], cwd=folder, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"benchmark: the pool designs failed:\n{out.stderr}")
+    medians = json.loads(out.stdout)
+    floor = medians["every_ready_queued"]
+    rows = [
+        f"{n:,} no-op stages (mesh), 2 threads, in one process, medians of {args.repeat} rounds.",
+        "",
+        "| design | time | vs the floor's loop |",
+        "|---|---:|---:|",
+    ]
+    for name, wall in medians.items():
+        rows.append(f"| {POOL_DESIGN_WORDS[name]} | {wall:.3f} s | {wall / floor:.2f}x |")
+        print(f"  {name:22} {wall:.3f} s {wall / floor:.2f}x", flush=True)
+    return rows
+
+
 OUTPUT_JOB = """\
 import sys
 
@@ -734,6 +883,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         executors = bench_executors(args, work)
         print("executors against the engines they drive:", flush=True)
         engines = bench_executor_overhead(args, work)
+        print("pool designs, in one process:", flush=True)
+        designs = bench_pool_designs(args, work)
         print("stage output:", flush=True)
         output = bench_output(args, work)
         print("start-up:", flush=True)
@@ -746,6 +897,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             ("Critical-path scheduling", critical),
             ("CPU-bound stages: thread, process and Dask executors", executors),
             ("Executors against the engines they drive", engines),
+            ("Who picks the next stage: pool designs side by side", designs),
             ("Stage output: linear in its size on every executor", output),
             ("Start-up", startup),
         ],
