@@ -110,6 +110,7 @@ def kill_loop(folder: Path, kills_wanted: int, seed: int) -> None:
     assert mid_run >= kills_wanted // 5, f"only {mid_run} of {kills} kills landed mid-run"
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_instants_50_times(tmp_path: Path) -> None:
     kill_loop(tmp_path, 50, seed=20261125)
 
