@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from dagrun.core.pipeline import Pipeline
-from dagrun.core.plan import Plan, make_plan
+from dagrun.core.plan import Plan, make_plan, pipeline_declares
 from dagrun.core.status import StageStatus, State
 from dagrun.errors import JobsError, UsageError
 from dagrun.store.durations import load_durations, save_durations, weights
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from dagrun.execution.executors.base import StagePool
     from dagrun.execution.signals import StopRequest
     from dagrun.jobs.loading import Job
+    from dagrun.store.fresh import Records
 
 STATE_FILE_NAME = "state.yml"
 
@@ -61,7 +62,8 @@ def plan(
     path = state_file(pipeline, state_path)
     state = read_state(path, pipeline.names)
     changed = _changed_code(path, state, jobs) if jobs is not None else ()
-    return _plan(pipeline, state, load_durations(path), targets, force, changed, rerun_changed)
+    outdated = _outdated(pipeline, state, path)
+    return _plan(pipeline, state, load_durations(path), targets, force, changed, rerun_changed, outdated)
 
 
 def _plan(
@@ -72,12 +74,28 @@ def _plan(
     force: Iterable[str],
     changed: Tuple[str, ...],
     rerun_changed: bool,
+    outdated: Mapping[str, str],
 ) -> Plan:
-    """The plan for `plan` and `run` alike: durations from earlier runs (if any) as weights, and the
-    stages whose code `changed` forced when asked to rerun them."""
+    """The plan for `plan` and `run` alike: durations from earlier runs (if any) as weights, the
+    stages whose code `changed` forced when asked to rerun them, and the `outdated` ones."""
     expected = weights(known, pipeline.names) if known else None
     force = (*force, *changed) if rerun_changed else tuple(force)
-    return make_plan(pipeline, state, expected, targets=targets, force=force, changed=changed)
+    return make_plan(pipeline, state, expected, targets=targets, force=force, changed=changed, outdated=outdated)
+
+
+def _outdated(pipeline: Pipeline, state: State, path: Path, records: Optional[Records] = None) -> Dict[str, str]:
+    """The succeeded stages whose inputs, outputs or params no longer match their last success, and
+    why; only stages that declare them are looked at (by stat, reading only files whose size or
+    time changed)."""
+    declaring = [s for s in pipeline.stages.values() if s.declares and state[s.name] is StageStatus.SUCCESS]
+    if not declaring:
+        return {}
+    from dagrun.store.fresh import Records, why_stale  # here: only stages that declare files need it
+
+    records = records or Records(path)
+    base = pipeline.path.resolve().parent
+    found = {s.name: why_stale(s, records.get(s.name), base) for s in declaring}
+    return {name: why for name, why in found.items() if why is not None}
 
 
 def _changed_code(
@@ -125,6 +143,7 @@ def run(
     from dagrun.execution.capture import FdCapture, StageOutput
     from dagrun.execution.children import children_now, descendants, stop_processes
     from dagrun.execution.executors import make_pool
+    from dagrun.execution.fresh import RecordingPool
     from dagrun.execution.scheduler import execute
     from dagrun.execution.signals import StopRequest, stop_on_signals
     from dagrun.jobs.fingerprints import load_fingerprints, save_fingerprints, sources_newer
@@ -154,7 +173,13 @@ def run(
         known = load_durations(path)
         recorded = load_fingerprints(path)
         changed = _changed_code(path, store.state, jobs, recorded) if options.rerun_changed else ()
-        work = _plan(pipeline, store.state, known, targets, force, changed, options.rerun_changed)
+        records: Optional[Records] = None
+        if pipeline_declares(pipeline):
+            from dagrun.store.fresh import Records
+
+            records = Records(path)
+        outdated = _outdated(pipeline, store.state, path, records)
+        work = _plan(pipeline, store.state, known, targets, force, changed, options.rerun_changed, outdated)
         if work.cleared:  # before anything runs: a crash must not leave their old SUCCESS standing
             store.record({name: StageStatus.PENDING for name in work.cleared})
             store.check()
@@ -174,13 +199,16 @@ def run(
                     pool = make_pool(executor, jobs, workers, logs=pool_logs, options=options.executor_options)
                 else:
                     pool = executor
+                runner = pool
+                if records is not None:
+                    runner = RecordingPool(pool, pipeline.stages, records, pipeline.path.resolve().parent)
                 try:
                     with stop_on_signals(stop):
                         result = execute(
                             work,
                             store,
                             reporter,
-                            pool,
+                            runner,
                             fail_fast=options.fail_fast,
                             timeout=timeout,
                             stop=stop,
@@ -200,6 +228,8 @@ def run(
             store.abandon()  # the journal keeps every recorded outcome for the next run
             raise
         store.close()
+        if records is not None:
+            records.compact(pipeline.names)
         if logs and result.failed:
             paths = {name: stage_logs.path(name) for name in result.failed}
             tails = {name: (str(p), tuple(stage_logs.output_tail(name))) for name, p in paths.items()}
@@ -221,13 +251,15 @@ def run(
 def status(
     pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None, jobs: Optional[Dict[str, Job]] = None
 ) -> List[StageReport]:
-    """Each stage's state with its latest execution from the run history; with `jobs`, also whether
-    its code changed since it succeeded. Reads, never writes."""
+    """Each stage's state with its latest execution from the run history, and why a stage that
+    succeeded would run again (its inputs, outputs or params); with `jobs`, also whether its code
+    changed since it succeeded. Reads, never writes."""
 
     path = state_file(pipeline, state_path)
     state = read_state(path, pipeline.names)
     changed = _changed_code(path, state, jobs) if jobs is not None else None
-    return stage_reports(state, read_history(path), changed)
+    stale = make_plan(pipeline, state, outdated=_outdated(pipeline, state, path)).stale
+    return stage_reports(state, read_history(path), changed, stale)
 
 
 def reset(

@@ -77,6 +77,14 @@ RERUN_CHANGED_OPT = click.option(
     is_flag=True,
     help="Also run the stages that succeeded but whose function's code changed since, and their downstream.",
 )
+SET_OPT = click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="STAGE.PARAM=VALUE",
+    help="Give a stage's param another value for this run (repeatable; the value is read as YAML: "
+    "0.7 is a number). It is recorded like any param, so a later run without it sees a change.",
+)
 JOBS_TO_COMPARE_OPT = click.option(
     "--jobs",
     "-J",
@@ -216,6 +224,7 @@ def cli() -> None:
 @click.option("--fail-fast", is_flag=True, help="Start nothing new after the first failure.")
 @FORCE_OPT
 @RERUN_CHANGED_OPT
+@SET_OPT
 @click.option("--dry-run", "-n", is_flag=True, help="Print what would run, and run nothing.")
 @click.option(
     "--timeout",
@@ -263,6 +272,7 @@ def run(
     fail_fast: bool,
     force: Tuple[str, ...],
     rerun_changed: bool,
+    assignments: Tuple[str, ...],
     dry_run: bool,
     timeout: Optional[float],
     executor: str,
@@ -281,11 +291,11 @@ def run(
     """
     import dagrun.api as api
     from dagrun.jobs.loading import load_jobs
-    from dagrun.stagesfile.reader import load_pipeline
+    from dagrun.stagesfile.reader import load_pipeline, set_params
 
     options = _options_of(executor, executor_options)
     stages_file, targets = _file_and_names(stages_file, targets)
-    pipeline = load_pipeline(stages_file)
+    pipeline = set_params(load_pipeline(stages_file), assignments)
     targets = pipeline.check_names(targets)
     jobs = load_jobs(jobs_ref, pipeline, stages=pipeline.upstream(targets) if targets else None)
     path = state_path or api.default_state_path(pipeline)
@@ -412,6 +422,7 @@ def _jobs_to_compare(jobs_ref: Optional[str], pipeline: Any, rerun_changed: bool
 @FORCE_OPT
 @JOBS_TO_COMPARE_OPT
 @RERUN_CHANGED_OPT
+@SET_OPT
 @WORKERS_OPT
 @_user_errors
 def plan(
@@ -422,6 +433,7 @@ def plan(
     force: Tuple[str, ...],
     jobs_ref: Optional[str],
     rerun_changed: bool,
+    assignments: Tuple[str, ...],
     workers: Optional[int],
 ) -> None:
     """Show the order stages run in, in batches that can run in parallel, and which are done.
@@ -430,10 +442,10 @@ def plan(
     `run`; writes nothing.
     """
     import dagrun.api as api
-    from dagrun.stagesfile.reader import load_pipeline
+    from dagrun.stagesfile.reader import load_pipeline, set_params
 
     stages_file, targets = _file_and_names(stages_file, targets)
-    pipeline = load_pipeline(stages_file)
+    pipeline = set_params(load_pipeline(stages_file), assignments)
     path = state_path or api.default_state_path(pipeline)
     jobs = _jobs_to_compare(jobs_ref, pipeline, rerun_changed)
     the_plan = api.plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)

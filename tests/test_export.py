@@ -37,6 +37,7 @@ def test_json_has_the_documented_schema(tmp_path: Path) -> None:
     assert by_name["Docs"] == {
         "name": "Docs",
         "needs": ["Coverage", "Lint"],
+        "via": {},
         "line": 5,
         "state": None,
         "will_run": True,

@@ -4,7 +4,7 @@ functions, known dependencies, no cycle), whichever way it was written."""
 from __future__ import annotations
 
 import keyword
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
@@ -27,14 +27,28 @@ class Stage:
     retry_delay: float = 0.0  # seconds between attempts
     timeout: Optional[float] = None  # seconds; the stage fails when it runs longer
     run: Optional[str] = None  # "function" in the jobs module, or "module:function"
+    # Files, folders or globs, relative to the stages file's folder; see store/fresh.py.
+    inputs: Tuple[str, ...] = ()
+    outputs: Tuple[str, ...] = ()
+    params: Tuple[Tuple[str, object], ...] = ()  # keyword arguments of the function, in file order
+    via: Tuple[Tuple[str, str], ...] = ()  # needs the file did not list: (stage, its output this one reads)
 
     @property
     def has_options(self) -> bool:
-        return bool(self.retries or self.retry_delay or self.timeout is not None or self.run)
+        return bool(self.retries or self.retry_delay or self.timeout is not None or self.run or self.declares)
+
+    @property
+    def declares(self) -> bool:
+        """Whether the stage says what it reads, writes or takes: only such a stage can be stale."""
+        return bool(self.inputs or self.outputs or self.params)
+
+    @property
+    def kwargs(self) -> Dict[str, object]:
+        return dict(self.params)
 
     @classmethod
     def _without_options(cls, name: str, needs: Tuple[str, ...], line: int) -> Stage:
-        """The usual stage, made in less than half the time of __init__, which sets all seven fields
+        """The usual stage, made in less than half the time of __init__, which sets every field
         through object.__setattr__ (the class is frozen): the options keep their defaults, which the
         class itself holds. It compares, hashes, prints, pickles and replaces as Stage(name, needs,
         line) does; only its instance __dict__ lacks the options."""
@@ -142,6 +156,8 @@ def validate(path: Path, raw: List[RawStage], problems: List[str]) -> Pipeline:
                 stages[stage.name] = Stage(stage.name, deps, stage.line, **stage.options)  # type: ignore[arg-type]
             else:
                 stages[stage.name] = Stage._without_options(stage.name, deps, stage.line)
+    if not problems and any(stage.options for stage in raw):
+        _add_file_edges(path, stages, problems)
     _raise_if(path, problems)
     try:
         order = topological_order({name: stage.needs for name, stage in stages.items()})
@@ -154,6 +170,47 @@ def validate(path: Path, raw: List[RawStage], problems: List[str]) -> Pipeline:
             hint="remove one of these dependencies",
         ) from None
     return Pipeline(path, stages, order)
+
+
+def _add_file_edges(path: Path, stages: Dict[str, Stage], problems: List[str]) -> None:
+    """A stage that reads another's output needs it, listed or not; an output has one writer."""
+    writers: Dict[str, str] = {}
+    for stage in stages.values():
+        for output in stage.outputs:
+            other = writers.setdefault(output, stage.name)
+            if other != stage.name:
+                problems.append(
+                    f"{path}:{stage.line}: stages '{other}' (line {stages[other].line}) and '{stage.name}' both "
+                    f"declare the output {output!r}; a file has one writer"
+                )
+            if output in stage.inputs:
+                problems.append(
+                    f"{path}:{stage.line}: stage '{stage.name}' declares {output!r} as both input and output; "
+                    "it would be stale after every run"
+                )
+    if not writers or problems:
+        return
+    for name, stage in list(stages.items()):
+        via: List[Tuple[str, str]] = []
+        for pattern in stage.inputs:
+            for output, writer in writers.items():
+                new = writer != name and writer not in stage.needs and all(w != writer for w, _ in via)
+                if new and _reads(pattern, output):
+                    via.append((writer, output))
+        if via:
+            needs = stage.needs + tuple(w for w, _ in via)
+            stages[name] = replace(stage, needs=needs, via=tuple(via))
+
+
+def _reads(pattern: str, output: str) -> bool:
+    """Whether the input `pattern` (a file, a folder or a glob) takes in the output `output`."""
+    if pattern == output or output.startswith(pattern.rstrip("/") + "/") or pattern.startswith(output + "/"):
+        return True
+    if any(c in pattern for c in "*?["):
+        import fnmatch  # here: only stages files with globs need it
+
+        return fnmatch.fnmatchcase(output, pattern) or fnmatch.fnmatchcase(output, pattern.rstrip("/") + "/*")
+    return False
 
 
 def _dependency_problems(path: Path, stage: RawStage, names: Set[str]) -> List[str]:

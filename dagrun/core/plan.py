@@ -30,6 +30,7 @@ class Plan:
     forced: Mapping[str, str] = field(default_factory=dict)  # downstream of --force: stage -> the forced stage
     expected: Optional[Mapping[str, float]] = None  # seconds per stage, from earlier runs; None if never measured
     changed: FrozenSet[str] = frozenset()  # succeeded, but with other code than the jobs module has now
+    stale: Mapping[str, str] = field(default_factory=dict)  # succeeded, but runs again: stage -> why, in words
 
     def estimate(self, workers: int) -> Optional[float]:
         """Seconds the stages to run would take with `workers`, by their durations in earlier runs and
@@ -68,7 +69,7 @@ class Plan:
     def cleared(self) -> Tuple[str, ...]:
         """Stages whose SUCCESS the run clears first: downstream of a forced stage, they would
         otherwise claim to be up to date with work that is being redone."""
-        return tuple(name for name in self.pipeline.order if name in self.forced)
+        return tuple(name for name in self.pipeline.order if name in self.forced or name in self.stale)
 
     def why(self, name: str) -> str:
         """A few words on what happens to a stage, for `dagrun plan`."""
@@ -78,6 +79,8 @@ class Plan:
             return f"not needed for the targets; cleared ({forced})" if root else "not needed for the targets"
         if root is not None:
             return f"will run ({forced}{', its code changed' if name in self.changed else ''})"
+        if name in self.stale:
+            return f"will run ({self.stale[name]})"
         status = self.state[name]
         if status is StageStatus.SUCCESS:
             return "done, but its code changed since (--rerun-changed runs it)" if name in self.changed else "done"
@@ -95,21 +98,28 @@ def make_plan(
     targets: Iterable[str] = (),
     force: Iterable[str] = (),
     changed: Iterable[str] = (),
+    outdated: Mapping[str, str] = {},
 ) -> Plan:
     """Every stage that has not succeeded runs, after its dependencies; those run longest-chain-first.
 
     With `targets`, only they and their upstream are considered. The `force`d stages and everything
     downstream of them run even if they succeeded. `weights` are the expected durations of stages
-    (1 each when unknown). Raises UsageError for a name that is not a stage."""
+    (1 each when unknown). Raises UsageError for a name that is not a stage.
+
+    `outdated` are the succeeded stages whose inputs, outputs or params no longer match their last
+    success (stage -> why). They run again, and so does what they lead to: every stage downstream
+    of them, and a stage that declares inputs, outputs or params whenever a stage it needs runs."""
     targets, force = pipeline.check_names(targets), pipeline.check_names(force)
     selected = pipeline.upstream(targets) if targets else None
     forced: Dict[str, str] = {}
     for root in force:
         forced.update((name, root) for name in pipeline.downstream([root]) if name not in forced or name == root)
+    stale = _stale(pipeline, state, selected, forced, outdated) if outdated or pipeline_declares(pipeline) else {}
     to_run = tuple(
         name
         for name in pipeline.order
-        if (selected is None or name in selected) and (state[name] is not StageStatus.SUCCESS or name in forced)
+        if (selected is None or name in selected)
+        and (state[name] is not StageStatus.SUCCESS or name in forced or name in stale)
     )
     will_run = set(to_run)
     done = tuple(
@@ -122,4 +132,34 @@ def make_plan(
         pending = set(to_run)
         dependents = {n: [d for d in dependents[n] if d in pending] for n in to_run}
     work = remaining_work(to_run, dependents, weights)
-    return Plan(pipeline, dict(state), to_run, done, work, selected, forced, weights, frozenset(changed))
+    return Plan(pipeline, dict(state), to_run, done, work, selected, forced, weights, frozenset(changed), stale)
+
+
+def pipeline_declares(pipeline: Pipeline) -> bool:
+    return any(stage.declares for stage in pipeline.stages.values())
+
+
+def _stale(
+    pipeline: Pipeline,
+    state: State,
+    selected: Optional[FrozenSet[str]],
+    forced: Mapping[str, str],
+    outdated: Mapping[str, str],
+) -> Dict[str, str]:
+    """The succeeded stages that run again, and why, in file order: staleness flows downstream."""
+    stale: Dict[str, str] = {}
+    for name in pipeline.order:
+        if (selected is not None and name not in selected) or state[name] is not StageStatus.SUCCESS:
+            continue
+        if name in forced:
+            continue
+        if name in outdated:
+            stale[name] = outdated[name]
+            continue
+        stage = pipeline.stages[name]
+        for dep in stage.needs:
+            runs = dep in forced or dep in stale or state[dep] is not StageStatus.SUCCESS
+            if runs and (dep in stale or stage.declares):
+                stale[name] = f"{dep} ran again"
+                break
+    return stale

@@ -7,6 +7,7 @@ only the death of the process running it is left for the pool to report."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import linecache
@@ -25,6 +26,7 @@ from dagrun.errors import JobsError
 from dagrun.jobs.loading import Job, as_job, user_traceback
 
 CallResult = Tuple[StageStatus, float, Optional[str]]  # status, duration in seconds, traceback
+Params = Dict[str, object]  # keyword arguments of a stage's function
 
 
 def run_stage(name: str, job: Job) -> CallResult:
@@ -56,12 +58,17 @@ class ShippedModule(NamedTuple):
 ModuleRef = Union[ImportedModule, ShippedModule]
 
 
-def module_refs(jobs: Dict[str, Job], ship: bool) -> Dict[str, Tuple[ModuleRef, str]]:
-    """For each stage, how a worker in another process finds its function: its module, and its name
-    there. Raises JobsError, before anything runs, for a function that cannot be found so."""
+def module_refs(jobs: Dict[str, Job], ship: bool) -> Dict[str, Tuple[ModuleRef, str, Params]]:
+    """For each stage, how a worker in another process finds its function: its module, its name
+    there, and the params it is called with. Raises JobsError, before anything runs, for a function
+    that cannot be found so."""
     by_module: Dict[str, ModuleRef] = {}
-    refs: Dict[str, Tuple[ModuleRef, str]] = {}
+    refs: Dict[str, Tuple[ModuleRef, str, Params]] = {}
     for name, job in jobs.items():
+        params: Params = {}
+        if isinstance(job, functools.partial):  # a stage with params (jobs.loading)
+            params = dict(job.keywords)
+            job = job.func
         fn = getattr(job, "__wrapped__", job)  # an async stage's runner wraps the user's function
         module = sys.modules.get(getattr(fn, "__module__", "") or "")
         file = getattr(module, "__file__", None)
@@ -75,7 +82,7 @@ def module_refs(jobs: Dict[str, Job], ship: bool) -> Dict[str, Tuple[ModuleRef, 
         ref = by_module.get(module.__name__)
         if ref is None:
             ref = by_module[module.__name__] = _module_ref(module.__name__, file, ship)
-        refs[name] = (ref, function)
+        refs[name] = (ref, function, params)
     return refs
 
 
@@ -92,7 +99,7 @@ def _module_ref(name: str, file: str, ship: bool) -> ModuleRef:
 _loaded: Dict[object, ModuleType] = {}  # per worker process: each module is loaded once
 
 
-def run_logged_stage(ref: ModuleRef, name: str, log: str, attempt: int) -> CallResult:
+def run_logged_stage(ref: ModuleRef, name: str, params: Params, log: str, attempt: int) -> CallResult:
     """`run_remote_stage` in a worker process, with descriptors 1 and 2 in the stage's log file
     `log`: what the stage prints, its `logging` records and what every program it starts writes.
     A stage that writes nothing leaves no file (and a retry no lone separator)."""
@@ -107,7 +114,7 @@ def run_logged_stage(ref: ModuleRef, name: str, log: str, attempt: int) -> CallR
         header = f"--- attempt {attempt} ---\n".encode() if attempt > 1 else b""
         os.write(fd, header)
         with descriptors_to(fd):
-            outcome = run_remote_stage(ref, name)
+            outcome = run_remote_stage(ref, name, params)
         if os.fstat(fd).st_size == before + len(header):
             if before:
                 os.ftruncate(fd, before)
@@ -135,7 +142,7 @@ def _log_records_to_stderr() -> None:
         _logging_set_up = True
 
 
-def run_remote_stage(ref: ModuleRef, name: str) -> CallResult:
+def run_remote_stage(ref: ModuleRef, name: str, params: Params) -> CallResult:
     """The task a worker runs: find the function `name` in the jobs module, then call it."""
     start = time.perf_counter()
     try:
@@ -144,6 +151,8 @@ def run_remote_stage(ref: ModuleRef, name: str) -> CallResult:
         if module is None:
             module = _loaded[key] = _load(ref)
         job = as_job(getattr(module, name))
+        if params:
+            job = functools.partial(job, **params)
     except BaseException as e:
         error = f"cannot load the stage in the worker:\n{user_traceback(e)}"
         return StageStatus.FAILED, time.perf_counter() - start, error
@@ -155,7 +164,7 @@ _routes_lock = threading.Lock()
 _descriptors = threading.Lock()  # held by the one stage whose descriptors 1 and 2 are caught
 
 
-def run_captured_stage(ref: ModuleRef, name: str, cwd: Optional[str] = None) -> Tuple[CallResult, str]:
+def run_captured_stage(ref: ModuleRef, name: str, params: Params, cwd: Optional[str] = None) -> Tuple[CallResult, str]:
     """`run_remote_stage` where dagrun does not own the worker's output (a Dask worker): what the
     stage writes comes back with its outcome, for dagrun to show or log. sys.stdout and sys.stderr
     are routed by thread; descriptors 1 and 2 (the stage's programs) are caught too while this is
@@ -179,7 +188,7 @@ def run_captured_stage(ref: ModuleRef, name: str, cwd: Optional[str] = None) -> 
         alone = _descriptors.acquire(blocking=False)
         try:
             with descriptors_to(target.stream.fileno()) if alone else contextlib.nullcontext():
-                outcome = run_remote_stage(ref, name)
+                outcome = run_remote_stage(ref, name, params)
         finally:
             if alone:
                 _descriptors.release()

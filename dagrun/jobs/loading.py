@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -165,6 +166,13 @@ def stage_functions(
                     continue
             home = modules[module_name]
         obj = vars(home).get(function)
+        if stage.params:
+            problem = _why_not_a_job(function, obj, home, _public(home) if obj is None else [], stage.kwargs)
+            if problem:
+                problems.append(f"  {name} ({pipeline.where(name)}): {'run: ' + run + ': ' if run else ''}{problem}")
+            else:
+                jobs[name] = functools.partial(as_job(obj), **stage.kwargs)  # type: ignore[arg-type]
+            continue
         if _plain_function(obj, home):  # the usual case, checked in a fraction of the time
             jobs[name] = obj  # type: ignore[assignment]
             continue
@@ -208,7 +216,9 @@ def _plain_function(obj: object, module: ModuleType) -> bool:
     )
 
 
-def _why_not_a_job(name: str, obj: object, module: ModuleType, public: List[str]) -> Optional[str]:
+def _why_not_a_job(
+    name: str, obj: object, module: ModuleType, public: List[str], params: Optional[Dict[str, object]] = None
+) -> Optional[str]:
     if obj is None:
         return f"no function '{name}'{did_you_mean(name, public)}"
     if inspect.ismodule(obj):
@@ -222,8 +232,25 @@ def _why_not_a_job(name: str, obj: object, module: ModuleType, public: List[str]
         return f"'{name}' is imported from '{obj.__module__}'; a stage must be a function defined in the jobs module"
     if inspect.isgeneratorfunction(obj) or inspect.isasyncgenfunction(obj):
         return f"'{name}' is a generator function; a stage function must return, not yield"
+    if params:
+        return _cannot_take(name, obj, params)
     if _needs_arguments(obj):
         return f"'{name}{inspect.signature(obj)}' needs arguments; dagrun calls stage functions with none"
+    return None
+
+
+def _cannot_take(name: str, fn: Callable[..., object], params: Dict[str, object]) -> Optional[str]:
+    """Why `fn` cannot be called with the stage's params as keyword arguments, naming the param."""
+    signature = inspect.signature(fn)
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+    for param in params:
+        p = signature.parameters.get(param)
+        if (p is None and not accepts_any) or (p is not None and p.kind is inspect.Parameter.POSITIONAL_ONLY):
+            return f"'{name}{signature}' cannot take the param '{param}'; add it to the function's parameters"
+    try:
+        signature.bind(**params)
+    except TypeError as e:
+        return f"'{name}{signature}' cannot be called with its params: {e}; give it a default or a param"
     return None
 
 
@@ -247,8 +274,8 @@ def as_job(fn: Callable[[], object]) -> Job:
         import asyncio  # only pipelines with async stages pay for importing it
 
         # Each async stage gets its own event loop in the worker that runs it.
-        def run_coroutine() -> object:
-            return asyncio.run(fn())  # type: ignore[arg-type,unused-ignore]
+        def run_coroutine(**params: object) -> object:
+            return asyncio.run(fn(**params))  # type: ignore[arg-type,unused-ignore]
 
         run_coroutine.__name__ = fn.__name__
         run_coroutine.__qualname__ = fn.__qualname__

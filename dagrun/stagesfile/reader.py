@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import gc
+import keyword
+import os
+import posixpath
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
 from dagrun.core.pipeline import Pipeline, RawStage, Stage, close_matches, name_problem, validate
 from dagrun.core.yamltree import TooDeepError, compose_shallow, read_name_lists
-from dagrun.errors import SpecError
+from dagrun.errors import SpecError, UsageError
 from dagrun.stagesfile import cache as pipeline_cache
 
 # A stages file is a short list of names; anything this big is a mistake or an attack.
@@ -106,7 +110,7 @@ def parse_pipeline(text: str, path: Union[str, Path] = "<string>") -> Pipeline:
         return validate(path, [RawStage(name, line, needs) for name, line, needs in simple], [])
     try:
         # The mapping of stages; each stage's list, or its mapping of options; the list in that.
-        root = compose_shallow(text, max_depth=3)
+        root = compose_shallow(text, max_depth=MAX_DEPTH)
     except yaml.MarkedYAMLError as e:
         raise SpecError(_yaml_error_message(path, e)) from None
     except yaml.YAMLError as e:  # pragma: no cover - PyYAML raises marked errors for text input
@@ -145,7 +149,10 @@ def parse_pipeline(text: str, path: Union[str, Path] = "<string>") -> Pipeline:
     return validate(path, raw, problems)
 
 
-OPTIONS = ("needs", "retries", "retry_delay", "timeout", "run")
+# The stages mapping, a stage's options, a param's mapping, and two levels of its value; deeper
+# collections are left empty by the reader, and a param that reaches them is refused.
+MAX_DEPTH = 6
+OPTIONS = ("needs", "retries", "retry_delay", "timeout", "run", "inputs", "outputs", "params")
 
 
 def _options(path: Path, name: str, node: yaml.MappingNode, problems: List[str]) -> Dict[str, object]:
@@ -165,6 +172,16 @@ def _options(path: Path, name: str, node: yaml.MappingNode, problems: List[str])
             continue
         if option == "needs":
             options["needs"] = _needs(path, name, value, problems)
+            continue
+        if option in ("inputs", "outputs"):
+            files = _files(at, option, value, problems)
+            if files is not None:
+                options[option] = files
+            continue
+        if option == "params":
+            params = _params(at, value, problems)
+            if params is not None:
+                options["params"] = params
             continue
         number = _number(value)
         if option == "retries":
@@ -193,6 +210,84 @@ def _options(path: Path, name: str, node: yaml.MappingNode, problems: List[str])
             else:
                 options["run"] = target
     return options
+
+
+def set_params(pipeline: Pipeline, assignments: Sequence[str]) -> Pipeline:
+    """The pipeline with `--set Stage.param=value` applied (the value read as YAML reads it: 0.7 is
+    a number, true a boolean). UsageError for an assignment that is not one."""
+    stages = dict(pipeline.stages)
+    for assignment in assignments:
+        target, equals, text = assignment.partition("=")
+        name, dot, param = target.partition(".")
+        if not equals or not dot or not param.isidentifier() or keyword.iskeyword(param):
+            raise UsageError(
+                f"--set {assignment!r} is not STAGE.PARAM=VALUE", hint="for example --set Clean.threshold=0.7"
+            )
+        pipeline.check_names([name])
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as e:
+            raise UsageError(f"--set {assignment!r}: the value is not plain YAML ({e})") from None
+        stage = stages[name]
+        params = dict(stage.params)
+        params[param] = value
+        stages[name] = replace(stage, params=tuple(params.items()))
+    return replace(pipeline, stages=stages) if assignments else pipeline
+
+
+def _files(at: str, option: str, value: yaml.Node, problems: List[str]) -> Optional[Tuple[str, ...]]:
+    """`inputs` or `outputs`: a list of paths relative to the stages file's folder, each once."""
+    items = value.value if isinstance(value, yaml.SequenceNode) and value.tag == _SEQ else None
+    if items is None or not all(isinstance(i, yaml.ScalarNode) and i.tag == _STR and i.value for i in items):
+        problems.append(f"{at}: {option} must be a list of paths (files, folders or globs), not {_describe(value)}")
+        return None
+    files: List[str] = []
+    for item in items:
+        normal = posixpath.normpath(item.value.replace(os.sep, "/"))
+        if option == "outputs" and any(c in normal for c in "*?["):
+            problems.append(f"{at}: the output {item.value!r} is a glob; an output names a file or a folder")
+        elif normal in files:
+            problems.append(f"{at}: {option} lists {item.value!r} twice; keep one")
+        else:
+            files.append(normal)
+    return tuple(files)
+
+
+def _params(at: str, value: yaml.Node, problems: List[str]) -> Optional[Tuple[Tuple[str, object], ...]]:
+    """`params`: keyword arguments for the function, plain YAML values (numbers, strings, booleans,
+    null, and lists or mappings of those)."""
+    if not (isinstance(value, yaml.MappingNode) and value.tag == _TAG + "map"):
+        problems.append(f"{at}: params must be a mapping of names to values, not {_describe(value)}")
+        return None
+    params: List[Tuple[str, object]] = []
+    for key, item in value.value:
+        name = key.value if isinstance(key, yaml.ScalarNode) and key.tag == _STR else None
+        if isinstance(key, yaml.ScalarNode) and key.tag in _TAG_KINDS:
+            kind = _TAG_KINDS[key.tag]
+            problems.append(f"{at}: YAML reads the param name {key.value!r} as {kind}; quote it: '{key.value}'")
+            continue
+        if name is None or not name.isidentifier() or keyword.iskeyword(name):
+            shown = repr(key.value) if isinstance(key, yaml.ScalarNode) else _describe(key)
+            problems.append(f"{at}: the param {shown} cannot be a keyword argument; use a Python name")
+            continue
+        if any(name == known for known, _ in params):
+            problems.append(f"{at}: the param '{name}' is given twice")
+            continue
+        if _depth(item) > 2:
+            problems.append(f"{at}: the param '{name}' nests too deep; params are values, lists or mappings of values")
+            continue
+        try:
+            params.append((name, yaml.safe_load(yaml.serialize(item))))
+        except yaml.YAMLError as e:
+            problems.append(f"{at}: the param '{name}' is not a plain YAML value: {e}")
+    return tuple(params)
+
+
+def _depth(node: yaml.Node) -> int:
+    if isinstance(node, yaml.ScalarNode):
+        return 0
+    children = [v for pair in node.value for v in pair] if isinstance(node, yaml.MappingNode) else node.value
+    return 1 + max((_depth(child) for child in children), default=0)
 
 
 def _number(node: yaml.Node) -> Optional[float]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional
+from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional
 
 from dagrun.core.result import RunResult, last_line
 from dagrun.core.status import StageStatus
@@ -65,10 +65,14 @@ class StageReport(NamedTuple):
     last: Optional[Execution]  # its latest execution in the history
     runs: int  # executions in the history
     code_changed: Optional[bool] = None  # since it succeeded; None when not compared
+    stale: Optional[str] = None  # succeeded, but would run again: why, in words
 
 
 def stage_reports(
-    state: Dict[str, StageStatus], executions: Iterator[Execution], changed: Optional[Iterable[str]] = None
+    state: Dict[str, StageStatus],
+    executions: Iterator[Execution],
+    changed: Optional[Iterable[str]] = None,
+    stale: Mapping[str, str] = {},
 ) -> List[StageReport]:
     """One report per stage of `state`, in its order; history of stages no longer there is ignored.
     With `changed` (stages whose code changed), each report says whether its code did."""
@@ -80,7 +84,9 @@ def stage_reports(
             runs[record.stage] = runs.get(record.stage, 0) + 1
     diff = None if changed is None else set(changed)
     return [
-        StageReport(name, status, last.get(name), runs.get(name, 0), None if diff is None else name in diff)
+        StageReport(
+            name, status, last.get(name), runs.get(name, 0), None if diff is None else name in diff, stale.get(name)
+        )
         for name, status in state.items()
     ]
 

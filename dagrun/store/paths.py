@@ -52,6 +52,11 @@ class StatePaths:
         return self._beside("code")
 
     @property
+    def fresh(self) -> Path:
+        """What the stages that declare inputs, outputs or params read, wrote and took."""
+        return self._beside("fresh")
+
+    @property
     def logs(self) -> Path:
         """`.dagrun/logs` for state.yml, as the seed's layout has it; each other state file has a
         folder of its own, so that two states in one folder never share (or clear) their logs."""

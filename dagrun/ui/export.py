@@ -32,6 +32,7 @@ def plan_json(plan: Plan, state_path: str) -> str:
         {
             "name": name,
             "needs": list(stage.needs),
+            "via": dict(stage.via),
             "line": stage.line or None,
             "state": None if plan.state[name] is StageStatus.PENDING else plan.state[name].text,
             "will_run": name in will_run,
@@ -69,6 +70,7 @@ def status_json(reports: Sequence[StageReport], state_path: str) -> str:
                 "state": None if r.state is StageStatus.PENDING else r.state.text,
                 "runs": r.runs,
                 "code_changed": r.code_changed,
+                "stale": r.stale,
                 "last": None
                 if last is None
                 else {

@@ -85,6 +85,7 @@ class EventStream(Reporter):
             stages_file=str(plan.pipeline.path),
             workers=event.workers,
             to_run=list(plan.to_run),
+            why={name: plan.why(name) for name in plan.to_run},
         )
         for name in plan.done:
             self._write(event="stage_skipped", time=event.time, stage=name, reason="already succeeded")

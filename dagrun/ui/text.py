@@ -61,8 +61,10 @@ def plan_lines(plan: Plan, state_path: str, workers: int = 0) -> List[str]:
         lines.append(f"batch {i}")
         for name in batch:
             mark = "run " if name in will_run else "done" if plan.state[name] is StageStatus.SUCCESS else "skip"
-            needs = plan.pipeline.stages[name].needs
-            after = f"  after {', '.join(needs)}" if needs else ""
+            stage = plan.pipeline.stages[name]
+            via = dict(stage.via)
+            shown = [f"{d} (via {via[d]})" if d in via else d for d in stage.needs]
+            after = f"  after {', '.join(shown)}" if shown else ""
             lines.append(f"  [{mark}] {name:<{width}}  {plan.why(name)}{after}")
     return lines
 
@@ -84,6 +86,7 @@ def status_lines(reports: Sequence[StageReport], state_path: str) -> List[str]:
                 "; ".join(
                     note
                     for note in (
+                        f"stale: {r.stale}" if r.stale else "",
                         "code changed since" if r.code_changed else "",
                         (last.error or "") if last and last.outcome == "FAILED" else "",
                     )
