@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from dagrun.core.memory import gc_paused
 from dagrun.core.pipeline import Pipeline
 from dagrun.core.plan import Plan, make_plan, pipeline_declares
 from dagrun.core.status import StageStatus, State
@@ -92,9 +93,10 @@ def _outdated(pipeline: Pipeline, state: State, path: Path, records: Optional[Re
         return {}
     from dagrun.store.fresh import Records, why_stale  # here: only stages that declare files need it
 
-    records = records or Records(path)
-    base = pipeline.path.resolve().parent
-    found = {s.name: why_stale(s, records.get(s.name), base) for s in declaring}
+    with gc_paused():
+        records = records or Records(path)
+        base = pipeline.path.resolve().parent
+        found = {s.name: why_stale(s, records.get(s.name), base) for s in declaring}
     return {name: why for name, why in found.items() if why is not None}
 
 

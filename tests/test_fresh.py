@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dagrun.api as api
+from dagrun.core.pipeline import _reads
 from dagrun.core.status import StageStatus
 from dagrun.errors import JobsError, SpecError, UsageError
 from dagrun.jobs.loading import load_jobs
@@ -407,3 +410,39 @@ def test_the_readmes_data_pipeline_example(tmp_path: Path) -> None:
     again = run_dagrun("run", "--jobs", "jobs", "--set", "Clean.min_temp=0", "--progress", "plain", cwd=example)
     assert again.returncode == 0 and "3 succeeded, 1 already done" in again.stdout, again.stdout + again.stderr
     assert (example / "report.txt").read_text().startswith("9 readings")
+
+
+@pytest.mark.parametrize(
+    ("output", "read", "implied"),
+    [
+        ("data", "data/raw/*.csv", True),
+        ("data/raw", "data/*", True),
+        ("data/raw/x.csv", "data", True),
+        ("data/raw/x.csv", "**/*.csv", True),
+        ("m/model.pkl", "m/model.pkl", True),
+        ("data/clean.csv2", "data/clean.csv", False),
+        ("data2", "data", False),
+        ("data/x.txt", "data/*.csv", False),
+    ],
+)
+def test_which_outputs_an_input_reads(output: str, read: str, implied: bool) -> None:
+    pipeline = parse_pipeline(f"A:\n  outputs: ['{output}']\nB:\n  inputs: ['{read}']\n")
+    assert pipeline.stages["B"].via == ((("A", output),) if implied else ())
+
+
+PARTS = st.sampled_from(["a", "b", "a.csv", "b.csv", "ab"])
+PATHS = st.lists(PARTS, min_size=1, max_size=3).map("/".join)
+GLOBS = st.one_of(PATHS, st.tuples(PATHS, st.sampled_from(["/*", "/*.csv", "*", "/**/*.csv"])).map("".join))
+
+
+@settings(max_examples=200, deadline=None)
+@given(outputs=st.lists(PATHS, min_size=1, max_size=6, unique=True), inputs=st.lists(GLOBS, min_size=1, max_size=3))
+def test_the_index_finds_what_comparing_every_pair_finds(outputs: List[str], inputs: List[str]) -> None:
+    stages = "".join(f"W{i}:\n  outputs: ['{o}']\n" for i, o in enumerate(outputs))
+    reader = "R:\n  inputs: [" + ", ".join(f"'{p}'" for p in dict.fromkeys(inputs)) + "]\n"
+    try:
+        pipeline = parse_pipeline(stages + reader)
+    except SpecError:
+        return  # an output inside another output's folder is fine; a duplicate after normalizing is not
+    expected = {f"W{i}" for i, o in enumerate(outputs) if any(_reads(p, o) for p in pipeline.stages["R"].inputs)}
+    assert set(pipeline.stages["R"].needs) == expected

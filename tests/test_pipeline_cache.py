@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -107,3 +108,45 @@ def test_old_entries_are_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         for j, entry in enumerate(sorted(folder.glob("*.json"))):
             os.utime(entry, (1000 + i * 10 + j, 1000 + i * 10 + j))
     assert len(entries()) == 2
+
+
+def declared_pipeline(path: Path, n: int = 1500) -> None:
+    lines = []
+    for i in range(n):
+        needs = f"[stage_{i - 1}]" if i else "[]"
+        lines.append(
+            f"stage_{i}: {{needs: {needs}, inputs: [in/{i}.csv], outputs: [out/{i}.csv], retries: 1, "
+            f"timeout: 5, params: {{n: {i}, tags: [a, b], opts: {{deep: true}}}}}}"
+        )
+    lines.append("reader: {inputs: [out], run: stage_0}")  # needs every stage, through their outputs
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size >= pipeline_cache.MIN_BYTES
+
+
+def test_a_pipeline_with_options_comes_back_equal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "stages.yaml"
+    declared_pipeline(path)
+    first = load_pipeline(path)
+    assert len(entries()) == 1
+    monkeypatch.setattr("dagrun.stagesfile.reader.parse_pipeline", lambda *a: pytest.fail("parsed although cached"))
+    second = load_pipeline(path)
+    assert second == first
+    a, b = second.stages["stage_3"], first.stages["stage_3"]
+    assert [getattr(a, f.name) for f in dataclasses.fields(a)] == [getattr(b, f.name) for f in dataclasses.fields(b)]
+    assert second.stages["reader"].via == first.stages["reader"].via and len(first.stages["reader"].via) == 1500
+    assert second.stages["stage_3"].kwargs == {"n": 3, "tags": ["a", "b"], "opts": {"deep": True}}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"retries": -1}, {"timeout": 0}, {"inputs": [3]}, {"params": [["no name", 1]]}, {"via": [["x", "f"]]}, {"x": 1}],
+)
+def test_an_entry_with_options_the_reader_would_not_make_is_ignored(tmp_path: Path, bad: dict) -> None:
+    path = tmp_path / "stages.yaml"
+    declared_pipeline(path)
+    load_pipeline(path)
+    (entry,) = entries()
+    data = json.loads(entry.read_text())
+    data["stages"][5][3] = bad
+    entry.write_text(json.dumps(data))
+    assert load_pipeline(path).stages["stage_5"].retries == 1  # parsed again, not taken from the entry

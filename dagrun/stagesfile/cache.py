@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from dagrun import __version__
 from dagrun.core.digest import digest
@@ -15,7 +15,8 @@ from dagrun.store.files import replace_quietly
 MIN_BYTES = 64 * 1024  # smaller files parse faster than a cache entry is found and read
 MAX_ENTRIES = 32  # the oldest entries beyond this are removed when one is added
 
-Entry = Tuple[List[Tuple[str, int, List[str]]], List[str]]  # stages (name, line, needs), order
+# Stages (name, line, needs, the options of the mapping form as JSON values), and the order.
+Entry = Tuple[List[Tuple[str, int, List[str], Dict[str, Any]]], List[str]]
 
 
 def cache_dir() -> Optional[Path]:
@@ -40,7 +41,10 @@ def lookup(data: bytes) -> Optional[Entry]:
         raw: Any = json.loads((folder / f"{digest(data)}.json").read_bytes())
         if raw.get("dagrun") != __version__:
             return None
-        stages = [(str(name), int(line), [str(d) for d in needs]) for name, line, needs in raw["stages"]]
+        stages = [
+            (str(name), int(line), [str(d) for d in needs], dict(options))
+            for name, line, needs, options in raw["stages"]
+        ]
         order = [str(name) for name in raw["order"]]
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import gc
 import keyword
 import os
 import posixpath
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
+from dagrun.core.memory import gc_paused
 from dagrun.core.pipeline import Pipeline, RawStage, Stage, close_matches, name_problem, validate
 from dagrun.core.yamltree import TooDeepError, compose_shallow, read_name_lists
 from dagrun.errors import SpecError, UsageError
@@ -35,22 +34,9 @@ _TAG_KINDS = {
 }
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Loading allocates an object per node and none of them can form a cycle; without the pause
-    # the collector rescans the growing heap again and again (about half the time at 100,000).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def load_pipeline(path: Union[str, Path]) -> Pipeline:
     """Read and validate a stages file; raises SpecError naming the file, line and stage."""
-    with _gc_paused():
+    with gc_paused():
         return _load_pipeline(Path(path))
 
 
@@ -78,11 +64,73 @@ def _load_pipeline(path: Path) -> Pipeline:
         line = data[: e.start].count(b"\n") + 1
         raise SpecError(f"{path}:{line}: not UTF-8 text (byte {e.start})", hint="save the file as UTF-8") from None
     pipeline = parse_pipeline(text, path)
-    if not any(s.has_options for s in pipeline.stages.values()):  # entries hold names and needs only
-        pipeline_cache.store(
-            data, ([(s.name, s.line, list(s.needs)) for s in pipeline.stages.values()], list(pipeline.order))
-        )
+    if len(data) >= pipeline_cache.MIN_BYTES:
+        entry = [(s.name, s.line, list(s.needs), _options_of(s)) for s in pipeline.stages.values()]
+        import json
+
+        try:  # params that JSON cannot hold as they are (a date, a tuple) are not cached
+            exact = json.loads(json.dumps([e[3] for e in entry])) == [e[3] for e in entry]
+        except (TypeError, ValueError):
+            exact = False
+        if exact:
+            pipeline_cache.store(data, (entry, list(pipeline.order)))
     return pipeline
+
+
+# What the cache keeps of a stage beyond its name, line and needs: the options it has.
+_CACHED = ("retries", "retry_delay", "timeout", "run", "inputs", "outputs", "params", "via")
+
+
+def _options_of(stage: Stage) -> Dict[str, Any]:
+    if not stage.has_options:
+        return {}
+    out: Dict[str, Any] = {}
+    for key in _CACHED:
+        value = getattr(stage, key)
+        if value != getattr(Stage, key):
+            out[key] = (
+                [list(v) for v in value]
+                if key in ("params", "via")
+                else list(value)
+                if key in ("inputs", "outputs")
+                else value
+            )
+    return out
+
+
+def _cached_stage(name: str, line: int, needs: Tuple[str, ...], options: Dict[str, Any]) -> Optional[Stage]:
+    """The stage a cache entry describes, or None if its options are not what the reader makes."""
+    if not options:
+        return Stage._without_options(name, needs, line)
+    try:
+        if set(options) - set(_CACHED):
+            return None
+        retries, delay, timeout = options.get("retries", 0), options.get("retry_delay", 0.0), options.get("timeout")
+        strings = [options.get("run", ""), *options.get("inputs", ()), *options.get("outputs", ())]
+        params = tuple((str(k), v) for k, v in options.get("params", ()))
+        via = tuple((str(s), str(f)) for s, f in options.get("via", ()))
+        sane = (
+            type(retries) is int
+            and retries >= 0
+            and isinstance(delay, (int, float))
+            and delay >= 0
+            and (timeout is None or (isinstance(timeout, (int, float)) and timeout > 0))
+            and all(isinstance(x, str) for x in strings)
+            and all(k.isidentifier() for k, _ in params)
+            and all(s in needs for s, _ in via)
+        )
+        if not sane:
+            return None
+        stage = Stage._without_options(name, needs, line)  # then the options it has, as __init__ would
+        for key, value in options.items():
+            if key in ("inputs", "outputs"):
+                value = tuple(value)
+            elif key in ("retry_delay", "timeout"):
+                value = float(value)
+            stage.__dict__[key] = params if key == "params" else via if key == "via" else value
+        return stage
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def _from_cache(path: Path, data: bytes) -> Optional[Pipeline]:
@@ -92,7 +140,12 @@ def _from_cache(path: Path, data: bytes) -> Optional[Pipeline]:
     if entry is None:
         return None
     raw, order = entry
-    stages = {name: Stage._without_options(name, tuple(needs), line) for name, line, needs in raw}
+    stages: Dict[str, Stage] = {}
+    for name, line, needs, options in raw:
+        stage = _cached_stage(name, line, tuple(needs), options)
+        if stage is None:
+            return None
+        stages[name] = stage
     position = {name: i for i, name in enumerate(order)}
     if len(stages) != len(raw) or len(position) != len(order) or position.keys() != stages.keys():
         return None

@@ -27,7 +27,8 @@ _COLOURS = {
 def plan_json(plan: Plan, state_path: str) -> str:
     """The plan as documented in docs/cli.md (`dagrun plan --format json`)."""
     will_run = set(plan.to_run)
-    batch_of = {name: i for i, batch in enumerate(plan.batches, 1) for name in batch}
+    batches = plan.batches  # computed when asked: once
+    batch_of = {name: i for i, batch in enumerate(batches, 1) for name in batch}
     stages: List[Dict[str, Any]] = [
         {
             "name": name,
@@ -53,7 +54,7 @@ def plan_json(plan: Plan, state_path: str) -> str:
             "not_needed": len(stages) - len(plan.done) - len(plan.to_run),
         },
         "order": list(plan.to_run),
-        "batches": plan.batches,
+        "batches": batches,
         "stages": stages,
     }
     return json.dumps(document, indent=2)

@@ -46,9 +46,10 @@ def plan_lines(plan: Plan, state_path: str, workers: int = 0) -> List[str]:
     `workers`, how long the run should take by earlier runs' durations."""
     total = len(plan.pipeline.stages)
     left_out = total - len(plan.done) - len(plan.to_run)
+    batches = plan.batches  # computed when asked: once
     lines = [
-        f"{plan.pipeline.path}: {plural(total, 'stage')} in {len(plan.batches)} "
-        f"batch{'' if len(plan.batches) == 1 else 'es'}; {len(plan.done)} done, {len(plan.to_run)} will run"
+        f"{plan.pipeline.path}: {plural(total, 'stage')} in {len(batches)} "
+        f"batch{'' if len(batches) == 1 else 'es'}; {len(plan.done)} done, {len(plan.to_run)} will run"
         + (f", {left_out} not needed for the targets" if left_out else "")
         + f" (state: {state_path})",
     ]
@@ -57,7 +58,7 @@ def plan_lines(plan: Plan, state_path: str, workers: int = 0) -> List[str]:
         lines.append(f"expected to take about {duration(estimate)} with {plural(workers, 'worker')}, by earlier runs")
     width = max(len(name) for name in plan.pipeline.stages)
     will_run = set(plan.to_run)
-    for i, batch in enumerate(plan.batches, 1):
+    for i, batch in enumerate(batches, 1):
         lines.append(f"batch {i}")
         for name in batch:
             mark = "run " if name in will_run else "done" if plan.state[name] is StageStatus.SUCCESS else "skip"
