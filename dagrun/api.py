@@ -291,6 +291,27 @@ def reset(
         return reset_state(path, pipeline.names, None if not (names or failed) else choose)
 
 
+def _record_as_they_are(pipeline: Pipeline, path: Path, names: List[str]) -> None:
+    """A stage marked SUCCESS by hand is up to date with its inputs, outputs and params as they are
+    now; without a record it would be stale at once. Its declared outputs must exist."""
+    if not names:
+        return
+    from dagrun.store.fresh import Records, make_record, missing_outputs, snapshot
+
+    base = pipeline.path.resolve().parent
+    for name in names:
+        missing = missing_outputs(pipeline.stages[name], base)
+        if missing:
+            raise UsageError(
+                f"{name} cannot be marked SUCCESS: its declared output {missing[0]} does not exist",
+                hint="make the outputs first, or mark it FAILED",
+            )
+    records = Records(path)
+    for name in names:
+        stage = pipeline.stages[name]
+        records.append(name, make_record(stage, base, snapshot(base, stage.inputs)))
+
+
 def mark(
     pipeline: Pipeline,
     stages: Iterable[str],
@@ -302,7 +323,9 @@ def mark(
     """Record stages as SUCCESS or FAILED by hand, for work done outside dagrun; under the lock.
 
     Refuses (UsageError) a stage whose dependencies are not SUCCESS, counting the stages marked
-    SUCCESS together, unless `ignore_needs`. Returns the marked stages' statuses before."""
+    SUCCESS together, unless `ignore_needs`. A stage that declares inputs, outputs or params and is
+    marked SUCCESS is recorded as up to date with them as they are now (its outputs must exist).
+    Returns the marked stages' statuses before."""
 
     names = pipeline.check_names(stages)
     if status not in (StageStatus.SUCCESS, StageStatus.FAILED):
@@ -325,6 +348,8 @@ def mark(
                                 hint=f"run or mark {dep} first, or mark anyway (--ignore-needs)",
                             )
             before = {name: state[name] for name in names}
+            if status is StageStatus.SUCCESS:
+                _record_as_they_are(pipeline, path, [n for n in names if pipeline.stages[n].declares])
             store.record({name: status for name in names})
             store.check()
         except BaseException:

@@ -446,3 +446,18 @@ def test_the_index_finds_what_comparing_every_pair_finds(outputs: List[str], inp
         return  # an output inside another output's folder is fine; a duplicate after normalizing is not
     expected = {f"W{i}" for i, o in enumerate(outputs) if any(_reads(p, o) for p in pipeline.stages["R"].inputs)}
     assert set(pipeline.stages["R"].needs) == expected
+
+
+def test_a_stage_marked_success_by_hand_is_up_to_date_with_its_files_as_they_are(project: Path) -> None:
+    run(project)
+    (project / "config/columns.txt").write_text("edited\n")
+    (project / "data/clean.csv").write_text("cleaned by hand\n")
+    out = invoke("mark", str(project / "stages.yaml"), "Clean", "--as", "success")
+    assert out.exit_code == 0, out.output
+    assert why(project) == {
+        "Train": "will run (data/clean.csv changed)",
+        "Report": "will run (Train ran again)",
+    }
+    (project / "model.txt").unlink()
+    out = invoke("mark", str(project / "stages.yaml"), "Train", "--as", "success")
+    assert out.exit_code == 2 and "its declared output model.txt does not exist" in out.output

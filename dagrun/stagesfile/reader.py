@@ -7,7 +7,7 @@ import os
 import posixpath
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -98,39 +98,43 @@ def _options_of(stage: Stage) -> Dict[str, Any]:
     return out
 
 
+def _strings(value: Any) -> bool:
+    return type(value) is list and all(type(x) is str for x in value)
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+# For each option a cache entry may hold: whether its JSON value is one the reader makes, and the
+# value the Stage holds. An entry with anything else is not trusted.
+_FROM_CACHE: Dict[str, Tuple[Callable[[Any, Tuple[str, ...]], bool], Callable[[Any], Any]]] = {
+    "retries": (lambda v, _: type(v) is int and v >= 0, int),
+    "retry_delay": (lambda v, _: _is_number(v) and v >= 0, float),
+    "timeout": (lambda v, _: _is_number(v) and v > 0, float),
+    "run": (lambda v, _: type(v) is str, str),
+    "inputs": (lambda v, _: _strings(v), tuple),
+    "outputs": (lambda v, _: _strings(v), tuple),
+    "params": (
+        lambda v, _: type(v) is list and all(type(p) is list and len(p) == 2 and str(p[0]).isidentifier() for p in v),
+        lambda v: tuple((k, x) for k, x in v),
+    ),
+    "via": (
+        lambda v, needs: all(_strings(p) and len(p) == 2 and p[0] in needs for p in v),
+        lambda v: tuple((k, x) for k, x in v),
+    ),
+}
+
+
 def _cached_stage(name: str, line: int, needs: Tuple[str, ...], options: Dict[str, Any]) -> Optional[Stage]:
     """The stage a cache entry describes, or None if its options are not what the reader makes."""
-    if not options:
-        return Stage._without_options(name, needs, line)
-    try:
-        if set(options) - set(_CACHED):
+    stage = Stage._without_options(name, needs, line)  # then the options it has, as __init__ would
+    for key, value in options.items():
+        check, convert = _FROM_CACHE.get(key, (None, None))
+        if check is None or convert is None or not check(value, needs):
             return None
-        retries, delay, timeout = options.get("retries", 0), options.get("retry_delay", 0.0), options.get("timeout")
-        strings = [options.get("run", ""), *options.get("inputs", ()), *options.get("outputs", ())]
-        params = tuple((str(k), v) for k, v in options.get("params", ()))
-        via = tuple((str(s), str(f)) for s, f in options.get("via", ()))
-        sane = (
-            type(retries) is int
-            and retries >= 0
-            and isinstance(delay, (int, float))
-            and delay >= 0
-            and (timeout is None or (isinstance(timeout, (int, float)) and timeout > 0))
-            and all(isinstance(x, str) for x in strings)
-            and all(k.isidentifier() for k, _ in params)
-            and all(s in needs for s, _ in via)
-        )
-        if not sane:
-            return None
-        stage = Stage._without_options(name, needs, line)  # then the options it has, as __init__ would
-        for key, value in options.items():
-            if key in ("inputs", "outputs"):
-                value = tuple(value)
-            elif key in ("retry_delay", "timeout"):
-                value = float(value)
-            stage.__dict__[key] = params if key == "params" else via if key == "via" else value
-        return stage
-    except (TypeError, ValueError, AttributeError):
-        return None
+        stage.__dict__[key] = convert(value)
+    return stage
 
 
 def _from_cache(path: Path, data: bytes) -> Optional[Pipeline]:
