@@ -6,7 +6,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from dagrun.core.memory import gc_paused
 from dagrun.core.pipeline import Pipeline
@@ -87,17 +87,23 @@ def _plan(
 def _outdated(pipeline: Pipeline, state: State, path: Path, records: Optional[Records] = None) -> Dict[str, str]:
     """The succeeded stages whose inputs, outputs or params no longer match their last success, and
     why; only stages that declare them are looked at (by stat, reading only files whose size or
-    time changed)."""
+    time changed). With `records` (a run, under the lock), the records of stages whose files were
+    only touched are saved with their new times."""
     declaring = [s for s in pipeline.stages.values() if s.declares and state[s.name] is StageStatus.SUCCESS]
     if not declaring:
         return {}
     from dagrun.store.fresh import Records, why_stale  # here: only stages that declare files need it
 
+    touched: Set[str] = set()
     with gc_paused():
+        saving = records is not None
         records = records or Records(path)
         base = pipeline.path.resolve().parent
-        found = {s.name: why_stale(s, records.get(s.name), base) for s in declaring}
-    return {name: why for name, why in found.items() if why is not None}
+        found = {s.name: why_stale(s, records.get(s.name), base, touched) for s in declaring}
+    stale = {name: why for name, why in found.items() if why is not None}
+    for name in sorted(touched - set(stale)) if saving else ():
+        records.append(name, records.latest[name])
+    return stale
 
 
 def _changed_code(

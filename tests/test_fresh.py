@@ -146,6 +146,22 @@ def test_a_touched_but_unchanged_input_is_not_a_change(project: Path) -> None:
     assert run(project) == []
 
 
+def test_a_touched_file_is_read_once_then_its_new_time_is_kept(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(project)
+    st = os.stat(project / "config/columns.txt")
+    os.utime(project / "config/columns.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    import dagrun.store.fresh as fresh
+
+    read: List[str] = []
+    real = fresh.digest_file
+    monkeypatch.setattr(fresh, "digest_file", lambda path: read.append(path.name) or real(path))
+    assert why(project) == {} and why(project) == {}
+    assert read == ["columns.txt", "columns.txt"]  # plan writes nothing: each plan reads it again
+    assert run(project) == []  # a run keeps the new time in Clean's record...
+    read.clear()
+    assert why(project) == {} and read == []  # ...and the file is not read again
+
+
 def test_a_glob_that_matches_a_new_file(project: Path) -> None:
     run(project)
     (project / "data/raw/c.csv").write_text("9\n")

@@ -18,7 +18,7 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from dagrun.core.pipeline import Stage
 from dagrun.store.files import fsync_folder, note_skipped, write_atomically
@@ -128,9 +128,13 @@ def missing_outputs(stage: Stage, base: Path) -> List[str]:
     return [output for output in stage.outputs if not (base / output).exists()]
 
 
-def why_stale(stage: Stage, record: Optional[Mapping[str, object]], base: Path) -> Optional[str]:
+def why_stale(
+    stage: Stage, record: Optional[Mapping[str, object]], base: Path, touched: Optional[Set[str]] = None
+) -> Optional[str]:
     """In words, why a stage that succeeded must run again, or None if its record still holds.
-    One stat per file when nothing changed (10,000 stages take a fraction of a second)."""
+    One stat per file when nothing changed (10,000 stages take a fraction of a second). A file
+    whose time changed but not its content gets its new size and time in `record`, and the stage
+    goes into `touched`: a run saves that record, so the file is not read again next time."""
     if record is None:
         return "no record of its inputs and outputs (never ran with them declared)"
     before = record.get("params")
@@ -168,6 +172,9 @@ def why_stale(stage: Stage, record: Optional[Mapping[str, object]], base: Path) 
                     continue  # the stat cache: same size and time, taken as the same content
                 if digest_file(Path(f"{root}/{rel}")) != old[2]:
                     return f"{rel} changed" if kind == "inputs" else f"{rel} changed since {stage.name} wrote it"
+                files[rel] = [st.st_size, st.st_mtime_ns, old[2]]
+                if touched is not None:
+                    touched.add(stage.name)
     return None
 
 
