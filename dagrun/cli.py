@@ -448,7 +448,8 @@ def plan(
     pipeline = set_params(load_pipeline(stages_file), assignments)
     path = state_path or api.default_state_path(pipeline)
     jobs = _jobs_to_compare(jobs_ref, pipeline, rerun_changed)
-    the_plan = api.plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)
+    with _objects_set_aside():  # the records of 10,000 declaring stages are many objects too
+        the_plan = api.plan(pipeline, path, targets=targets, force=force, jobs=jobs, rerun_changed=rerun_changed)
     if output_format == "text":
         from dagrun.core.plan import default_workers
         from dagrun.ui.text import plan_lines
