@@ -146,7 +146,7 @@ def _stale(
     forced: Mapping[str, str],
     outdated: Mapping[str, str],
 ) -> Dict[str, str]:
-    """The succeeded stages that run again, and why, in file order: staleness flows downstream."""
+    """The succeeded stages that run again, and why, in dependency order: staleness flows downstream."""
     stale: Dict[str, str] = {}
     for name in pipeline.order:
         if (selected is not None and name not in selected) or state[name] is not StageStatus.SUCCESS:
