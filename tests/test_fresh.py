@@ -267,6 +267,7 @@ def test_a_function_that_cannot_take_its_params_is_refused_before_anything_runs(
     with pytest.raises(JobsError) as e:
         load_jobs("jobs.py", load_pipeline(tmp_path / "stages.yaml"), tmp_path)
     assert "Clean (" in e.value.message and "'Clean(threshold)' cannot take the param 'drop'" in e.value.message
+    assert e.value.hint == "give each function a parameter for each of its stage's params (or take **params)"
     write(tmp_path, "jobs.py", "def Clean(threshold, drop, other):\n    pass\n")
     with pytest.raises(JobsError) as e:
         load_jobs("jobs.py", load_pipeline(tmp_path / "stages.yaml"), tmp_path)

@@ -149,6 +149,7 @@ def stage_functions(
     before anything runs. Modules named by `run` are imported from the `search` folders."""
     jobs: Dict[str, Job] = {}
     problems: List[str] = []
+    params_only = True  # every problem is a function that cannot take its stage's params
     modules = {"": module}
     chosen = None if only is None else set(only)
     wanted = pipeline.stages if chosen is None else {n: s for n, s in pipeline.stages.items() if n in chosen}
@@ -170,6 +171,7 @@ def stage_functions(
             problem = _why_not_a_job(function, obj, home, _public(home) if obj is None else [], stage.kwargs)
             if problem:
                 problems.append(f"  {name} ({pipeline.where(name)}): {'run: ' + run + ': ' if run else ''}{problem}")
+                params_only = params_only and "param" in problem
             else:
                 jobs[name] = functools.partial(as_job(obj), **stage.kwargs)  # type: ignore[arg-type]
             continue
@@ -180,6 +182,7 @@ def stage_functions(
         if problem:
             via = f"run: {run}: " if run else ""
             problems.append(f"  {name} ({pipeline.where(name)}): {via}{problem}")
+            params_only = False
         else:
             jobs[name] = as_job(obj)  # type: ignore[arg-type]
     if problems:
@@ -188,7 +191,9 @@ def stage_functions(
         raise JobsError(
             f"the jobs module '{module.__name__}' ({where}) has no usable function for {count}:\n"
             + "\n".join(problems),
-            hint=f"define 'def <stage name>():' in {where} for each",
+            hint="give each function a parameter for each of its stage's params (or take **params)"
+            if params_only
+            else f"define 'def <stage name>():' in {where} for each",
         )
     return jobs
 
