@@ -478,3 +478,11 @@ def test_a_stage_marked_success_by_hand_is_up_to_date_with_its_files_as_they_are
     (project / "model.txt").unlink()
     out = invoke("mark", str(project / "stages.yaml"), "Train", "--as", "success")
     assert out.exit_code == 2 and "its declared output model.txt does not exist" in out.output
+
+
+@pytest.mark.dask
+def test_params_and_records_with_the_dask_executor(project: Path) -> None:
+    out = run_dagrun("run", "--jobs", "jobs", "-x", "dask", "-j", "2", "--set", "Clean.threshold=2", cwd=project)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (project / "model.txt").read_text() == "1"
+    assert why(project, "Clean.threshold=2") == {}
