@@ -245,6 +245,8 @@ def test_two_stages_declaring_one_output_is_an_error_with_both_lines() -> None:
         ("A:\n  inputs: [x]\n  outputs: [x]\n", "s.yaml:1: stage 'A' declares 'x' as both input and output"),
         ("A:\n  inputs: [b]\n  outputs: [a]\nB:\n  inputs: [a]\n  outputs: [b]\n", "the stages form a cycle"),
         ("A:\n  intputs: [x]\n", "unknown option 'intputs' (did you mean 'inputs'?)"),
+        ("A:\n  inputs: [./]\n", "s.yaml:2: stage 'A': inputs cannot be './': that folder holds dagrun's own"),
+        ("A:\n  outputs: [.dagrun/x]\n", "s.yaml:2: stage 'A': outputs cannot be '.dagrun/x'"),
     ],
 )
 def test_bad_declarations_are_refused_with_file_and_line(text: str, message: str) -> None:
@@ -440,6 +442,9 @@ def test_the_readmes_data_pipeline_example(tmp_path: Path) -> None:
         ("data/clean.csv2", "data/clean.csv", False),
         ("data2", "data", False),
         ("data/x.txt", "data/*.csv", False),
+        ("/abs/out.csv", "/abs/out.csv", True),
+        ("/abs/out.csv", "/abs", True),
+        ("data/x.csv", "/tmp", False),
     ],
 )
 def test_which_outputs_an_input_reads(output: str, read: str, implied: bool) -> None:
@@ -448,7 +453,7 @@ def test_which_outputs_an_input_reads(output: str, read: str, implied: bool) -> 
 
 
 PARTS = st.sampled_from(["a", "b", "a.csv", "b.csv", "ab"])
-PATHS = st.lists(PARTS, min_size=1, max_size=3).map("/".join)
+PATHS = st.tuples(st.sampled_from(["", "/"]), st.lists(PARTS, min_size=1, max_size=3).map("/".join)).map("".join)
 GLOBS = st.one_of(PATHS, st.tuples(PATHS, st.sampled_from(["/*", "/*.csv", "*", "/**/*.csv"])).map("".join))
 
 
@@ -486,3 +491,21 @@ def test_params_and_records_with_the_dask_executor(project: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert (project / "model.txt").read_text() == "1"
     assert why(project, "Clean.threshold=2") == {}
+
+
+def test_a_pipe_among_the_inputs_is_never_read_and_an_absolute_input_works(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("v1\n")
+    project = tmp_path / "p"
+    (project / "in").mkdir(parents=True)
+    os.mkfifo(project / "in" / "pipe")  # reading it would wait for a writer for ever
+    (project / "in" / "a.txt").write_text("a\n")
+    write(project, "stages.yaml", f"A:\n  inputs: [in, '{outside}']\n  outputs: [out.txt]\n")
+    write(project, "jobs.py", "def A():\n    open('out.txt', 'w').write('done')\n")
+    out = run_dagrun("run", "--jobs", "jobs", cwd=project, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    record = json.loads((project / ".state.yml.fresh").read_text())
+    assert list(record["input_files"]) == ["in/a.txt", str(outside)]
+    assert why(project) == {}
+    outside.write_text("v2\n")
+    assert why(project) == {"A": f"will run ({outside} changed)"}

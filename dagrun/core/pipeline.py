@@ -215,7 +215,8 @@ def _candidates(pattern: str, outputs: List[str], writers: Mapping[str, str]) ->
     while folder:
         if folder in writers:
             found.append(folder)
-        folder = posixpath.dirname(folder)
+        parent = posixpath.dirname(folder)
+        folder = parent if parent != folder else ""  # "/" is its own parent
     i = bisect.bisect_left(outputs, literal)
     while i < len(outputs) and outputs[i].startswith(literal):
         found.append(outputs[i])

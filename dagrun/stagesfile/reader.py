@@ -301,7 +301,12 @@ def _files(at: str, option: str, value: yaml.Node, problems: List[str]) -> Optio
     files: List[str] = []
     for item in items:
         normal = posixpath.normpath(item.value.replace(os.sep, "/"))
-        if option == "outputs" and any(c in normal for c in "*?["):
+        if normal in (".", "/", ".dagrun") or normal.startswith(".dagrun/"):
+            problems.append(
+                f"{at}: {option} cannot be {item.value!r}: that folder holds dagrun's own state and logs, which "
+                "change with every run; name the files or folders the stage reads or writes"
+            )
+        elif option == "outputs" and any(c in normal for c in "*?["):
             problems.append(f"{at}: the output {item.value!r} is a glob; an output names a file or a folder")
         elif normal in files:
             problems.append(f"{at}: {option} lists {item.value!r} twice; keep one")

@@ -68,7 +68,7 @@ def scan(base: Path, pattern: str) -> Dict[str, os.stat_result]:
     itself, every file under a folder, every file a glob matches (`**` for any depth). A plain file,
     the usual case, costs one stat."""
     root = str(base)
-    full = f"{root}/{pattern}"
+    full = os.path.join(root, pattern)  # an absolute path stays itself
     if "*" in pattern or "?" in pattern or "[" in pattern:
         import glob  # here: only globs need it
 
@@ -85,14 +85,19 @@ def _scan_path(root: str, full: str, rel: Optional[str]) -> Dict[str, os.stat_re
         st = os.stat(full)
     except (FileNotFoundError, NotADirectoryError):
         return {}
-    if not stat.S_ISDIR(st.st_mode):
+    if stat.S_ISREG(st.st_mode):
         return {rel or _relative(root, full): st}
+    if not stat.S_ISDIR(st.st_mode):  # a pipe, a device or a socket is no file to judge by content
+        return {}
     found: Dict[str, os.stat_result] = {}
-    for folder, _, names in os.walk(full):
+    for folder, folders, names in os.walk(full):
+        folders[:] = [f for f in folders if f != ".dagrun"]  # dagrun's own logs change with every run
         for name in names:
             path = os.path.join(folder, name)
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # gone while walking
-                found[_relative(root, path)] = os.stat(path)
+                st = os.stat(path)
+                if stat.S_ISREG(st.st_mode):
+                    found[_relative(root, path)] = st
     return found
 
 
@@ -171,12 +176,12 @@ def why_stale(
                 recorded = [pattern]
             if recorded == [pattern] and "*" not in pattern and "?" not in pattern and "[" not in pattern:
                 try:  # the usual case, a plain file that was there: one stat, nothing more
-                    st = os.stat(f"{root}/{pattern}")
+                    st = os.stat(os.path.join(root, pattern))
                 except (FileNotFoundError, NotADirectoryError):
                     return f"{pattern} missing"
                 old = files.get(pattern)
                 same = type(old) is list and len(old) == 3 and old[0] == st.st_size and old[1] == st.st_mtime_ns
-                if same and not stat.S_ISDIR(st.st_mode):
+                if same and stat.S_ISREG(st.st_mode):
                     continue
             found = scan(base, pattern)
             if len(found) != len(recorded) or list(found) != recorded:
@@ -187,7 +192,7 @@ def why_stale(
                     return "its record is damaged"
                 if old[0] == st.st_size and old[1] == st.st_mtime_ns:
                     continue  # the stat cache: same size and time, taken as the same content
-                if digest_file(Path(f"{root}/{rel}")) != old[2]:
+                if digest_file(Path(root, rel)) != old[2]:
                     return f"{rel} changed" if kind == "inputs" else f"{rel} changed since {stage.name} wrote it"
                 files[rel] = [st.st_size, st.st_mtime_ns, old[2]]
                 if touched is not None:
