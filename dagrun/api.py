@@ -266,7 +266,9 @@ def status(
     path = state_file(pipeline, state_path)
     state = read_state(path, pipeline.names)
     changed = _changed_code(path, state, jobs) if jobs is not None else None
-    stale = make_plan(pipeline, state, outdated=_outdated(pipeline, state, path)).stale
+    stale: Mapping[str, str] = {}
+    if pipeline_declares(pipeline):  # else nothing can be stale, and status makes no plan
+        stale = make_plan(pipeline, state, outdated=_outdated(pipeline, state, path)).stale
     return stage_reports(state, read_history(path), changed, stale)
 
 
