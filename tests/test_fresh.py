@@ -20,7 +20,7 @@ from dagrun.core.status import StageStatus
 from dagrun.errors import JobsError, SpecError, UsageError
 from dagrun.jobs.loading import load_jobs
 from dagrun.stagesfile.reader import load_pipeline, parse_pipeline, set_params
-from dagrun.store.fresh import Records, digest_file, expand
+from dagrun.store.fresh import Records, digest_file, scan
 from dagrun.store.paths import StatePaths
 
 from .conftest import run_dagrun, start_dagrun, wait_for, write
@@ -376,15 +376,15 @@ def test_a_file_without_the_keys_behaves_as_before(tmp_path: Path) -> None:
     assert "via" not in plan and "stale" not in plan
 
 
-def test_expand_files_folders_and_globs(tmp_path: Path) -> None:
+def test_scan_files_folders_and_globs(tmp_path: Path) -> None:
     for rel in ("a/x.csv", "a/y.txt", "a/b/z.csv", "c.csv"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         write(tmp_path, rel, rel)
-    assert expand(tmp_path, "a") == ["a/b/z.csv", "a/x.csv", "a/y.txt"]
-    assert expand(tmp_path, "a/*.csv") == ["a/x.csv"]
-    assert expand(tmp_path, "**/*.csv") == ["a/b/z.csv", "a/x.csv", "c.csv"]
-    assert expand(tmp_path, "c.csv") == ["c.csv"]
-    assert expand(tmp_path, "nothing") == []
+    assert list(scan(tmp_path, "a")) == ["a/b/z.csv", "a/x.csv", "a/y.txt"]
+    assert list(scan(tmp_path, "a/*.csv")) == ["a/x.csv"]
+    assert list(scan(tmp_path, "**/*.csv")) == ["a/b/z.csv", "a/x.csv", "c.csv"]
+    assert list(scan(tmp_path, "c.csv")) == ["c.csv"]
+    assert list(scan(tmp_path, "nothing")) == []
 
 
 def test_digest_matches_hashlib_and_records_compact(tmp_path: Path) -> None:

@@ -204,6 +204,11 @@ def _add_file_edges(path: Path, stages: Dict[str, Stage], problems: List[str]) -
             stages[name] = replace(stage, needs=stage.needs + tuple(via), via=tuple(via.items()))
 
 
+def is_glob(path: str) -> bool:
+    """Whether a declared path is a pattern (`*`, `?`, `[`) rather than one file or folder."""
+    return "*" in path or "?" in path or "[" in path
+
+
 def _candidates(pattern: str, outputs: List[str], writers: Mapping[str, str]) -> List[str]:
     """The outputs (`outputs` sorted) that `pattern` could read: those under its literal start,
     found by bisection, and the folders above it. Comparing every input with every output would
@@ -228,7 +233,7 @@ def _reads(pattern: str, output: str) -> bool:
     """Whether the input `pattern` (a file, a folder or a glob) takes in the output `output`."""
     if pattern == output or output.startswith(pattern.rstrip("/") + "/") or pattern.startswith(output + "/"):
         return True
-    if any(c in pattern for c in "*?["):
+    if is_glob(pattern):
         import fnmatch  # here: only stages files with globs need it
 
         return fnmatch.fnmatchcase(output, pattern) or fnmatch.fnmatchcase(output, pattern.rstrip("/") + "/*")

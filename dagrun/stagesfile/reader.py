@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import yaml
 
 from dagrun.core.memory import gc_paused
-from dagrun.core.pipeline import Pipeline, RawStage, Stage, close_matches, name_problem, validate
+from dagrun.core.pipeline import Pipeline, RawStage, Stage, close_matches, is_glob, name_problem, validate
 from dagrun.core.yamltree import TooDeepError, compose_shallow, read_name_lists
 from dagrun.errors import SpecError, UsageError
 from dagrun.stagesfile import cache as pipeline_cache
@@ -306,7 +306,7 @@ def _files(at: str, option: str, value: yaml.Node, problems: List[str]) -> Optio
                 f"{at}: {option} cannot be {item.value!r}: that folder holds dagrun's own state and logs, which "
                 "change with every run; name the files or folders the stage reads or writes"
             )
-        elif option == "outputs" and any(c in normal for c in "*?["):
+        elif option == "outputs" and is_glob(normal):
             problems.append(f"{at}: the output {item.value!r} is a glob; an output names a file or a folder")
         elif normal in files:
             problems.append(f"{at}: {option} lists {item.value!r} twice; keep one")

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from dagrun.core.pipeline import Stage
+from dagrun.core.pipeline import Stage, is_glob
 from dagrun.store.files import fsync_folder, note_skipped, write_atomically
 from dagrun.store.paths import StatePaths
 
@@ -69,7 +69,7 @@ def scan(base: Path, pattern: str) -> Dict[str, os.stat_result]:
     the usual case, costs one stat."""
     root = str(base)
     full = os.path.join(root, pattern)  # an absolute path stays itself
-    if "*" in pattern or "?" in pattern or "[" in pattern:
+    if is_glob(pattern):
         import glob  # here: only globs need it
 
         found: Dict[str, os.stat_result] = {}
@@ -105,10 +105,6 @@ def _relative(root: str, path: str) -> str:
     if path.startswith(root + os.sep):
         return path[len(root) + 1 :].replace(os.sep, "/")
     return os.path.relpath(path, root).replace(os.sep, "/")
-
-
-def expand(base: Path, pattern: str) -> List[str]:
-    return list(scan(base, pattern))
 
 
 def snapshot(base: Path, patterns: Sequence[str], known: Mapping[str, Sig] = {}) -> Tuple[Dict[str, List[str]], Files]:
@@ -174,7 +170,7 @@ def why_stale(
             recorded = sets[pattern]
             if recorded is None:  # a plain file, itself
                 recorded = [pattern]
-            if recorded == [pattern] and "*" not in pattern and "?" not in pattern and "[" not in pattern:
+            if recorded == [pattern] and not is_glob(pattern):
                 try:  # the usual case, a plain file that was there: one stat, nothing more
                     st = os.stat(os.path.join(root, pattern))
                 except (FileNotFoundError, NotADirectoryError):
@@ -304,4 +300,4 @@ def _read(path: Path) -> Dict[str, Dict[str, object]]:
     return latest
 
 
-__all__ = ["Records", "Sig", "digest_file", "expand", "make_record", "missing_outputs", "snapshot", "why_stale"]
+__all__ = ["Records", "Sig", "digest_file", "make_record", "missing_outputs", "snapshot", "why_stale"]
