@@ -5,7 +5,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "venv"  # virtualenv can no longer seed Python 3.8
-nox.options.sessions = ["tests", "dask", "stress", "bench_smoke", "lint"]
+nox.options.sessions = ["tests", "dask", "browser", "stress", "bench_smoke", "lint"]
 nox.options.reuse_existing_virtualenvs = False
 
 PYTHONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
@@ -24,7 +24,7 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     if session.python == "3.12":
         session.install("pytest-randomly")
-    marks = "not stress and not dask" + ("" if session.python in SLOW_ON else " and not slow")
+    marks = "not stress and not dask and not browser" + ("" if session.python in SLOW_ON else " and not slow")
     session.run("pytest", "-m", marks, *session.posargs)
 
 
@@ -33,6 +33,14 @@ def dask(session: nox.Session) -> None:
     """--executor dask with the extra installed: a real scheduler and workers on 127.0.0.1."""
     session.install("-e", ".[test,dask]")
     session.run("pytest", "-m", "dask", *session.posargs)
+
+
+@nox.session(python="3.12")
+def browser(session: nox.Session) -> None:
+    """The page of `dagrun report` in headless Chromium: Debian's `chromium` (apt-get install chromium),
+    driven by Playwright, which downloads no browser here. Without Chromium these tests fail, saying so."""
+    session.install("-e", ".[test,browser]")
+    session.run("pytest", "-m", "browser", *session.posargs)
 
 
 @nox.session(python="3.13")

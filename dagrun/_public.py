@@ -5,6 +5,7 @@ it through the star import in `dagrun/__init__.py`. Everything else under `dagru
 from dagrun.api import RunOptions as RunOptions
 from dagrun.api import mark as mark
 from dagrun.api import plan as plan
+from dagrun.api import report as report
 from dagrun.api import reset as reset
 from dagrun.api import run as run
 from dagrun.api import status as status

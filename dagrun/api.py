@@ -14,7 +14,7 @@ from dagrun.core.plan import Plan, make_plan, pipeline_declares
 from dagrun.core.status import StageStatus, State
 from dagrun.errors import JobsError, UsageError
 from dagrun.store.durations import load_durations, save_durations, weights
-from dagrun.store.history import StageReport, read_history, save_history, stage_reports
+from dagrun.store.history import RunInfo, StageReport, read_history, save_history, stage_reports
 from dagrun.store.lock import RunLock
 from dagrun.store.owner import check_owner, claim
 from dagrun.store.paths import real_state_path
@@ -170,6 +170,7 @@ def run(
     reporter = reporter or Reporter()
     stop = stop or StopRequest()
     with RunLock(path):
+        started = time.time()
         claim(path, pipeline.path)
         store = StateStore.open(path, pipeline.names)
         notes: Tuple[str, ...] = ()
@@ -207,6 +208,7 @@ def run(
                     pool = make_pool(executor, jobs, workers, logs=pool_logs, options=options.executor_options)
                 else:
                     pool = executor
+                info = RunInfo(started, pool.workers, executor if isinstance(executor, str) else type(pool).__name__)
                 runner = pool
                 if records is not None:
                     runner = RecordingPool(pool, pipeline.stages, records, pipeline.path.resolve().parent)
@@ -242,7 +244,7 @@ def run(
             paths = {name: stage_logs.path(name) for name in result.failed}
             tails = {name: (str(p), tuple(stage_logs.output_tail(name))) for name, p in paths.items()}
             result = replace(result, log_tails=tails)
-        save_history(path, result, time.time())
+        save_history(path, result, time.time(), info)
         save_fingerprints(path, recorded, result.succeeded, jobs, pipeline.names)
         # Estimates come from successes only: a stage that failed at once says nothing of its time.
         succeeded = [(name, o.duration) for name, o in result.outcomes.items() if o.status is StageStatus.SUCCESS]
@@ -270,6 +272,31 @@ def status(
     if pipeline_declares(pipeline):  # else nothing can be stale, and status makes no plan
         stale = make_plan(pipeline, state, outdated=_outdated(pipeline, state, path)).stale
     return stage_reports(state, read_history(path), changed, stale)
+
+
+def report(pipeline: Pipeline, state_path: Optional[Union[str, Path]] = None, run: Optional[int] = None) -> str:
+    """One run from the history as a self-contained HTML page: the latest, or run number `run`
+    (counted back from the latest when negative: -1 is the latest). Reads, never writes."""
+    from dagrun.store.history import read_runs
+    from dagrun.ui.report import report_page
+
+    path = state_file(pipeline, state_path)
+    runs = read_runs(path)
+    if not runs:
+        raise UsageError(f"no run is recorded beside {path.name} yet", hint="`dagrun run` first; then report")
+    if run is None:
+        chosen = runs[-1]
+    elif run < 0:
+        if -run > len(runs):
+            raise UsageError(f"the history beside {path.name} keeps {len(runs)} run(s), not {-run}")
+        chosen = runs[run]
+    else:
+        found = [r for r in runs if r.number == run]
+        if not found:
+            kept = f"run {runs[0].number}" if len(runs) == 1 else f"runs {runs[0].number} to {runs[-1].number}"
+            raise UsageError(f"no run {run} in the history beside {path.name}: it keeps {kept}")
+        chosen = found[-1]
+    return report_page(pipeline, runs, chosen, read_state(path, pipeline.names), str(pipeline.path))
 
 
 def reset(

@@ -587,6 +587,55 @@ def reset(stages_file: Path, stages: Tuple[str, ...], state_path: Optional[Path]
 
 @cli.command()
 @STAGES_ARG
+@STATE_OPT
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    metavar="FILE",
+    default="report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the page.",
+)
+@click.option(
+    "--run",
+    "run_number",
+    type=int,
+    metavar="N",
+    help="Run number N of the history (the page names the others); -1 the latest, -2 the one before. "
+    "Default: the latest.",
+)
+@click.option("--open", "open_it", is_flag=True, help="Open the page in a web browser.")
+@_user_errors
+def report(
+    stages_file: Path, state_path: Optional[Path], output: Path, run_number: Optional[int], open_it: bool
+) -> None:
+    """Write one run as a self-contained HTML page: a timeline per worker slot with the critical
+    path, the graph, a sortable table of stages and each stage's durations over the last runs.
+
+    It needs no network: mail it, keep it as a CI artifact, open it from the disk.
+    """
+    import dagrun.api as api
+    from dagrun.errors import UsageError
+    from dagrun.stagesfile.reader import load_pipeline
+
+    pipeline = load_pipeline(stages_file)
+    page = api.report(pipeline, state_path, run_number)
+    try:
+        output.write_text(page, encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot write the report to {output}: {e.strerror}") from None
+    click.echo(f"wrote {output}")
+    if open_it:
+        import webbrowser
+
+        if not webbrowser.open(output.resolve().as_uri()):
+            click.echo(f"no web browser was found here: open {output} in one", err=True)
+
+
+@cli.command()
+@STAGES_ARG
 @click.argument("stages", nargs=-1, metavar="STAGES...", shell_complete=_complete_stages)
 @STATE_OPT
 @click.option(

@@ -151,7 +151,7 @@ def test_executor_options_are_checked_before_anything_runs(in_seed: Path) -> Non
     assert "--executor" in run_help and "--timeout" in run_help and "DAGRUN_DASK_ADDRESS" in run_help
 
 
-COMMANDS = ["run", "plan", "status", "logs", "reset", "mark"]
+COMMANDS = ["run", "plan", "status", "logs", "report", "reset", "mark"]
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)], ids=["dagrun", *COMMANDS])
