@@ -41,6 +41,8 @@ def browser(session: nox.Session) -> None:
     driven by Playwright, which downloads no browser here. Without Chromium these tests fail, saying so."""
     session.install("-e", ".[test,browser]")
     session.run("pytest", "-m", "browser", *session.posargs)
+    output = f"{session.create_tmp()}/performance.md"
+    session.run("python", "benchmarks/report_page.py", "--smoke", "--output", output)  # it works; speed not judged
 
 
 @nox.session(python="3.13")

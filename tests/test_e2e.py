@@ -221,3 +221,39 @@ def test_megabytes_of_stage_output_under_the_live_view_finish_promptly(seed: Pat
     os.close(proc.master)  # type: ignore[attr-defined]
     text = ANSI.sub("", screen.decode("utf-8", "replace"))
     assert text.count("y" * 50) == 100_000
+
+
+def report_data(folder: Path, *args: str) -> dict:  # type: ignore[type-arg]
+    """`dagrun report` in a subprocess, and the data its page carries."""
+    import json
+
+    out = run_dagrun("report", "-o", "report.html", *args, cwd=folder)
+    assert out.returncode == 0 and out.stdout == "wrote report.html\n", out.stdout + out.stderr
+    page = (folder / "report.html").read_text()
+    return json.loads(page.split('id="data">', 1)[1].split("</script>", 1)[0])  # type: ignore[no-any-return]
+
+
+def test_report_of_a_run_stopped_by_ctrl_c_and_while_another_run_holds_the_lock(tmp_path: Path) -> None:
+    long_pipeline(tmp_path)
+    proc = start(tmp_path)
+    wait_for(tmp_path / "Long.started")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=50)
+    stopped = report_data(tmp_path)
+    names = [s[0] for s in stopped["stages"]]
+    assert stopped["run"]["number"] == 1 and stopped["run"]["exit"] == 130
+    assert sorted((names[b[0]], b[4]) for b in stopped["bars"]) == [("Long", "stopped"), ("Quick", "succeeded")]
+    # A second run holds the lock while Long runs again: report does not wait for it, and shows run 1.
+    (tmp_path / "Long.started").unlink()
+    second = start(tmp_path, env={**os.environ, "LONG": "60"})
+    wait_for(tmp_path / "Long.started", proc=second)
+    assert report_data(tmp_path)["run"]["number"] == 1
+    second.send_signal(signal.SIGTERM)
+    second.communicate(timeout=50)
+    resumed = run_dagrun("run", "--jobs", "jobs", cwd=tmp_path, env={"LONG": "0"})
+    assert resumed.returncode == 0
+    latest = report_data(tmp_path)
+    assert latest["run"]["number"] == 3 and latest["run"]["runs"] == [1, 2, 3]
+    assert sorted(names[b[0]] for b in latest["bars"]) == ["After", "Long"]
+    assert [point[0] for point in latest["history"][names.index("Long")]] == [1, 2, 3]
+    assert report_data(tmp_path, "--run", "1")["bars"] == stopped["bars"]  # an earlier run, as it was
