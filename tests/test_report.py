@@ -343,3 +343,14 @@ def test_report_open_asks_the_browser_and_says_so_when_there_is_none(
     monkeypatch.setattr(webbrowser, "open", lambda url: False)
     result = invoke("report", str(pipe.path), "-o", str(out), "--open")
     assert result.exit_code == 0 and f"no web browser was found here: open {out} in one" in result.output
+
+
+def test_a_stage_no_longer_in_the_file_still_has_its_bar_and_row(tmp_path: Path) -> None:
+    pipe = Pipeline.from_dict({"Fetch": [], "Build": ["Fetch"]}, tmp_path / "stages.yaml")
+    run = Run(4, 0.0, 3.0, 2, "thread", 0, {}, [ex("Fetch", 0, 1), ex("Gone", 0, 2), ex("Build", 1, 3)])
+    data = report.page_data(pipe, [run], run, {}, "t")
+    stages = {s[0]: s for s in data["stages"]}
+    assert list(stages) == ["Fetch", "Build", "Gone"]
+    assert stages["Gone"][1] == [] and stages["Gone"][4:6] == [-1, -1]  # no needs known, not in the graph
+    assert stages["Gone"][2] == "unknown" and stages["Gone"][3] == "succeeded"
+    assert sorted(data["stages"][b[0]][0] for b in data["bars"]) == ["Build", "Fetch", "Gone"]
