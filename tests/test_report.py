@@ -115,23 +115,26 @@ def test_a_failure_keeps_its_traceback_and_the_end_of_its_output(tmp_path: Path)
     assert retried.log_tail == ()  # the log's end belongs to the last attempt
 
 
-def test_records_without_a_run_line_read_as_run_0(tmp_path: Path) -> None:
-    pipe = busy_pipeline(tmp_path)
-    path = StatePaths(state_of(pipe)).history
-    path.write_text('["Fetch",100.000,101.500,1.5,"SUCCESS",1,null]\n["Build",101.500,103.000,1.5,"SUCCESS",1,null]\n')
+def runs_after_one_run(folder: Path, history_text: str) -> List[Run]:
+    """The runs read back after one run on top of a history file that says `history_text`."""
+    pipe = busy_pipeline(folder)
+    StatePaths(state_of(pipe)).history.write_text(history_text)
     dagrun.run(pipe, {name: lambda: None for name in pipe.names})
-    runs = read_runs(state_of(pipe))
+    return read_runs(state_of(pipe))
+
+
+def test_records_without_a_run_line_read_as_run_0(tmp_path: Path) -> None:
+    runs = runs_after_one_run(
+        tmp_path, '["Fetch",100.000,101.500,1.5,"SUCCESS",1,null]\n["Build",101.500,103.000,1.5,"SUCCESS",1,null]\n'
+    )
     assert [r.number for r in runs] == [0, 1]
     assert (runs[0].start, runs[0].end, runs[0].workers) == (100.0, 103.0, None)
     assert [e.stage for e in runs[0].executions] == ["Fetch", "Build"]
 
 
 def test_a_damaged_run_line_is_skipped_and_numbering_goes_on(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    pipe = busy_pipeline(tmp_path)
-    path = StatePaths(state_of(pipe)).history
-    path.write_text('{"run": 7, "start": 1, "end": 2}\n{"run": "x"}\n["Fetch",1.0,1.5,0.5,"SUCCESS",1,null]\n')
-    dagrun.run(pipe, {name: lambda: None for name in pipe.names})
-    runs = read_runs(state_of(pipe))
+    text = '{"run": 7, "start": 1, "end": 2}\n{"run": "x"}\n["Fetch",1.0,1.5,0.5,"SUCCESS",1,null]\n'
+    runs = runs_after_one_run(tmp_path, text)
     assert [r.number for r in runs] == [7, 8]
     assert [e.stage for e in runs[0].executions] == ["Fetch"]
     assert "1 entry skipped (not a record of a run)" in caplog.text
