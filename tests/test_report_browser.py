@@ -149,6 +149,10 @@ def test_the_critical_path_is_marked_and_named(busy: Tuple[Pipeline, Path], brow
     assert " \u2192 ".join(chain) in opened.page.inner_text("#critical")
     border = opened.page.eval_on_selector("#timeline rect.critical", "r => getComputedStyle(r).strokeWidth")
     assert border == "2.5px"
+    # In the graph, the edges between consecutive stages of the chain (not a retry's own step).
+    stages = [run.executions[i].stage for i in sorted(on, key=lambda i: run.executions[i].start)]
+    steps = sum(1 for a, b in zip(stages, stages[1:]) if a != b)
+    assert opened.page.locator("#graph path.edge.critical").count() == steps > 0
 
 
 def test_hovering_a_bar_shows_its_exact_times(busy: Tuple[Pipeline, Path], browser: Any) -> None:
@@ -181,6 +185,9 @@ def test_clicking_a_failed_stage_shows_its_traceback_and_output(busy: Tuple[Pipe
     assert opened.page.inner_text("#details h2") == "Check"
     opened.page.keyboard.press("Escape")
     assert opened.page.is_hidden("#details")
+    opened.page.focus('#stages tbody tr:has(td:text-is("Docs"))')  # the table works from the keyboard
+    opened.page.keyboard.press("Enter")
+    assert opened.page.inner_text("#details h2") == "Docs"
     # A retried stage lists both attempts, each with its outcome.
     opened.page.click('#stages tbody tr >> text="Flaky"')
     attempts = opened.texts("#details table.attempts tbody tr")

@@ -222,7 +222,7 @@ def _parse(line: str) -> Optional[Execution]:
             int(attempt),
             error and str(error),
             None if traceback is None else str(traceback),
-            tuple(str(line) for line in tail),
+            tuple(str(text) for text in tail),
         )
     except (ValueError, TypeError, OverflowError):
         return None

@@ -9,7 +9,6 @@ from the network, so the file can be mailed, kept as a CI artifact or opened fro
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
@@ -204,7 +203,6 @@ def page_data(
         )
     return {
         "title": title,
-        "generated": time.time(),
         "run": {
             "number": run.number,
             "start": run.start,
