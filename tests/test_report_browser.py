@@ -117,7 +117,7 @@ def test_one_bar_per_execution_placed_by_its_times(busy: Tuple[Pipeline, Path], 
     run = read_runs(state_of(pipe))[0]
     opened = Opened(browser, write_page(pipe, folder, 1))
     bars = sorted(bar_geometry(opened), key=lambda b: b["i"])
-    placed = report.bars(run, {name: stage.needs for name, stage in pipe.stages.items()})
+    placed = report.bars(run, pipe.needs())
     assert len(bars) == len(run.executions) == len(placed)
     # x = offset + scale * (start - run start), the same offset and scale for every bar.
     starts = [e.start - run.start for e in run.executions]
@@ -138,7 +138,7 @@ def test_one_bar_per_execution_placed_by_its_times(busy: Tuple[Pipeline, Path], 
 def test_the_critical_path_is_marked_and_named(busy: Tuple[Pipeline, Path], browser: Any) -> None:
     pipe, folder = busy
     run = read_runs(state_of(pipe))[0]
-    on = report.critical_path(run.executions, {name: stage.needs for name, stage in pipe.stages.items()})
+    on = report.critical_path(run.executions, pipe.needs())
     kinds = report.kinds(run.executions)
     chain = [
         run.executions[i].stage + (f" (attempt {run.executions[i].attempt})" if kinds[i] == "retried" else "")

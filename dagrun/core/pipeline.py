@@ -76,6 +76,10 @@ class Pipeline:
         line = self.stages[name].line
         return f"{self.path}:{line}" if line else str(self.path)
 
+    def needs(self) -> Dict[str, Tuple[str, ...]]:
+        """Stage name to the stages it needs directly."""
+        return {name: stage.needs for name, stage in self.stages.items()}
+
     def dependents(self) -> Dict[str, List[str]]:
         """Stage name to the stages that need it directly."""
         out: Dict[str, List[str]] = {name: [] for name in self.stages}
@@ -95,7 +99,7 @@ class Pipeline:
 
     def upstream(self, names: Iterable[str]) -> FrozenSet[str]:
         """The names and every stage they need, directly or not."""
-        return _closure(names, {name: stage.needs for name, stage in self.stages.items()})
+        return _closure(names, self.needs())
 
     def downstream(self, names: Iterable[str]) -> FrozenSet[str]:
         """The names and every stage that needs them, directly or not."""

@@ -62,8 +62,7 @@ class Plan:
     def batches(self) -> List[List[str]]:
         """Every stage, grouped into batches that can run in parallel (for display: computed
         when asked, since a run does not need it)."""
-        needs = {name: stage.needs for name, stage in self.pipeline.stages.items()}
-        return levels(needs, self.pipeline.order)
+        return levels(self.pipeline.needs(), self.pipeline.order)
 
     @property
     def cleared(self) -> Tuple[str, ...]:

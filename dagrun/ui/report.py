@@ -124,7 +124,7 @@ def layout(pipeline: Pipeline) -> Dict[str, Tuple[int, int]]:
     """Column and row of each stage in the graph: columns left to right by dependency (a stage one
     column right of its latest need), rows in a column ordered by where their needs sit, so that
     most edges run straight."""
-    needs = {name: stage.needs for name, stage in pipeline.stages.items()}
+    needs = pipeline.needs()
     where: Dict[str, Tuple[int, int]] = {}
     file_order = {name: i for i, name in enumerate(pipeline.names)}
     for column, names in enumerate(levels(needs, pipeline.order)):
@@ -150,7 +150,7 @@ def page_data(
     pipeline: Pipeline, runs: Sequence[Run], run: Run, state: Mapping[str, StageStatus], title: str
 ) -> Dict[str, Any]:
     """Everything the page shows, as plain data (the page's script reads it as JSON)."""
-    needs = {name: stage.needs for name, stage in pipeline.stages.items()}
+    needs = pipeline.needs()
     placed = bars(run, needs)
     figs = figures(run, placed)
     names = list(pipeline.names)
