@@ -56,9 +56,14 @@ def digest_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _unchanged(known: Sequence[object], st: os.stat_result) -> bool:
+    """The stat cache: the same size and modification time are taken as the same content."""
+    return known[0] == st.st_size and known[1] == st.st_mtime_ns
+
+
 def _signature(full: str, st: os.stat_result, known: Optional[Sig]) -> Sig:
     """The file's signature, read only when its size or time differ from what is `known`."""
-    if known is not None and known[0] == st.st_size and known[1] == st.st_mtime_ns:
+    if known is not None and _unchanged(known, st):
         return known
     return st.st_size, st.st_mtime_ns, digest_file(Path(full))
 
@@ -176,8 +181,7 @@ def why_stale(
                 except (FileNotFoundError, NotADirectoryError):
                     return f"{pattern} missing"
                 old = files.get(pattern)
-                same = type(old) is list and len(old) == 3 and old[0] == st.st_size and old[1] == st.st_mtime_ns
-                if same and stat.S_ISREG(st.st_mode):
+                if type(old) is list and len(old) == 3 and _unchanged(old, st) and stat.S_ISREG(st.st_mode):
                     continue
             found = scan(base, pattern)
             if len(found) != len(recorded) or list(found) != recorded:
@@ -186,8 +190,8 @@ def why_stale(
                 old = files.get(rel)
                 if not (type(old) is list and len(old) == 3):
                     return "its record is damaged"
-                if old[0] == st.st_size and old[1] == st.st_mtime_ns:
-                    continue  # the stat cache: same size and time, taken as the same content
+                if _unchanged(old, st):
+                    continue
                 if digest_file(Path(root, rel)) != old[2]:
                     return f"{rel} changed" if kind == "inputs" else f"{rel} changed since {stage.name} wrote it"
                 files[rel] = [st.st_size, st.st_mtime_ns, old[2]]
