@@ -58,18 +58,18 @@ def critical_path(executions: Sequence[Execution], needs: Mapping[str, Sequence[
     last before it started) to one that waited for nothing of this run."""
     if not executions:
         return set()
-    latest: Dict[str, List[int]] = {}  # stage -> its executions, by start
+    by_stage: Dict[str, List[int]] = {}  # stage -> its executions, by start
     for i in sorted(range(len(executions)), key=lambda i: executions[i].start):
-        latest.setdefault(executions[i].stage, []).append(i)
+        by_stage.setdefault(executions[i].stage, []).append(i)
     chain = set()
     # Times are kept to the millisecond: of executions that ended together, the one that started last.
     at: Optional[int] = max(range(len(executions)), key=lambda i: (executions[i].end, executions[i].start, i))
     while at is not None and at not in chain:
         chain.add(at)
         e = executions[at]
-        earlier = [i for i in latest[e.stage] if executions[i].end <= e.start and i != at]
+        earlier = [i for i in by_stage[e.stage] if executions[i].end <= e.start and i != at]
         candidates = earlier[-1:] or [
-            i for need in needs.get(e.stage, ()) for i in latest.get(need, ()) if executions[i].end <= e.start
+            i for need in needs.get(e.stage, ()) for i in by_stage.get(need, ()) if executions[i].end <= e.start
         ]
         at = max(candidates, key=lambda i: executions[i].end, default=None)
     return chain
@@ -206,7 +206,6 @@ def page_data(
         "run": {
             "number": run.number,
             "start": run.start,
-            "end": run.end,
             "workers": run.workers,
             "executor": run.executor,
             "exit": run.exit_code,
